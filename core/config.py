@@ -1,0 +1,253 @@
+"""Structured-config schema: one dataclass per Hydra group, registered in the ConfigStore.
+
+Types are checked by OmegaConf while Hydra composes; ranges and cross-field rules are
+checked by :func:`validate` on the converted objects, so a wrong value stops the program with
+one line naming the key and the allowed range. Below ``main.py`` nothing sees a DictConfig:
+callers get these dataclasses (``OmegaConf.to_object``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+def rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+        hi_open: bool = False) -> dict[str, Any]:
+    """Field metadata for an allowed numeric range, checked by :func:`validate`."""
+    return {"range": (lo, hi, lo_open, hi_open)}
+
+
+def choice(*allowed: str) -> dict[str, Any]:
+    """Field metadata for an allowed set of strings."""
+    return {"choices": allowed}
+
+
+@dataclass
+class ModeConfig:
+    name: str = field(default="backtest", metadata=choice(
+        "backtest", "replay", "paper", "live", "record", "report", "simulate", "import", "db",
+        "emulator", "kill", "walkforward"))
+
+
+@dataclass
+class DatedValue:
+    """A value in force from ``from_date`` (ISO date) until the next entry's date."""
+
+    from_date: str = "2000-01-01"
+    value: float = 0.0
+
+
+@dataclass
+class ExpiryRule:
+    """Expiry weekday and cycle for contracts expiring on or after ``from_date``."""
+
+    from_date: str = "2000-01-01"
+    weekday: str = field(default="THU", metadata=choice("MON", "TUE", "WED", "THU", "FRI"))
+    cycle: str = field(default="weekly", metadata=choice("weekly", "monthly"))
+
+
+@dataclass
+class IndexConfig:
+    name: str = "NIFTY"
+    security_id: int = 13
+    exchange: str = field(default="NSE", metadata=choice("NSE", "BSE"))
+    options_segment: str = field(default="NSE_FNO", metadata=choice("NSE_FNO", "BSE_FNO"))
+    strike_step: int = field(default=50, metadata=rng(1))
+    tick_size: float = field(default=0.05, metadata=rng(0, lo_open=True))
+    expiry_rules: list[ExpiryRule] = field(default_factory=list)
+    # Lot size by contract expiry date (synthetic data only: real data carries its own).
+    lot_sizes: list[DatedValue] = field(default_factory=list)
+    freeze_qty: int = field(default=1800, metadata=rng(1))
+    # Synthetic market: level the path starts from when no real level is known.
+    base_level: float = field(default=24_000.0, metadata=rng(0, lo_open=True))
+    annual_vol: float = field(default=0.14, metadata=rng(0.01, 2.0))
+
+
+@dataclass
+class SimConfig:
+    """Synthetic market knobs (``sim/market.py``)."""
+
+    seed: int = 7
+    tick_seconds: float = field(default=1.0, metadata=rng(0.1, 60))
+    strikes_each_side: int = field(default=5, metadata=rng(1, 40))
+    regime_minutes: float = field(default=40.0, metadata=rng(1, 375))
+    trend_probability: float = field(default=0.5, metadata=rng(0, 1))
+    trend_strength: float = field(default=0.5, metadata=rng(0, 5))
+    jump_per_day: float = field(default=0.5, metadata=rng(0, 20))
+    jump_size_sigma: float = field(default=0.004, metadata=rng(0, 0.1))
+    smile_curvature: float = field(default=0.8, metadata=rng(0, 10))
+    smile_skew: float = field(default=-0.15, metadata=rng(-5, 5))
+    base_spread_ticks: int = field(default=1, metadata=rng(1, 100))
+    spread_pct_far: float = field(default=0.02, metadata=rng(0, 0.5))
+    near_quote_seconds: float = field(default=1.0, metadata=rng(0.1, 600))
+    far_quote_seconds: float = field(default=6.0, metadata=rng(0.1, 600))
+    risk_free_rate: float = field(default=0.065, metadata=rng(0, 0.5))
+    iv_level: float = field(default=0.13, metadata=rng(0.01, 2.0))
+
+
+@dataclass
+class DataConfig:
+    root: str = "data"
+    # "2024-10-09", "2024-10-07:2024-10-11" (sessions in range) or "2024-10-07,2024-10-09".
+    days: str = "2024-10-07:2024-10-11"
+    options: str = field(default="synthetic", metadata=choice("synthetic", "model", "recorded"))
+    bar_source: str = field(default="", metadata={})  # real 1m index bars for options=model
+    speed: str = "max"
+    # Dates the exchange opened that the XBOM calendar does not list (special Saturday sessions).
+    extra_sessions: list[str] = field(default_factory=lambda: [
+        "2024-01-20", "2024-03-02", "2024-05-18"])
+
+
+@dataclass
+class IngestConfig:
+    """``mode=import``: a scrip master CSV or a vendor CSV of 1m bars, detected by header."""
+
+    path: str = ""
+    underlying: str = ""  # for bar CSVs whose rows do not name a known index
+
+
+@dataclass
+class DBConfig:
+    url: str = "sqlite:///${data.root}/optscalp.db"
+    busy_timeout_ms: int = field(default=5000, metadata=rng(0, 600_000))
+    echo: bool = False
+
+
+@dataclass
+class ValidationPreset:
+    adx_min_primary: float = field(default=18.0, metadata=rng(0, 100))
+    adx_min_confirm: float = field(default=20.0, metadata=rng(0, 100))
+    iv_rank_min: float = field(default=0.10, metadata=rng(0, 1))
+    iv_rank_max: float = field(default=0.80, metadata=rng(0, 1))
+    theta_cutoff: str = "14:30"
+    trend_confirmation: bool = True
+
+
+@dataclass
+class DeltaFloor:
+    from_hour: int = field(default=0, metadata=rng(0, 23))
+    min_delta: float = field(default=0.08, metadata=rng(0, 1))
+
+
+@dataclass
+class StrategyConfig:
+    primary_minutes: int = field(default=1, metadata=rng(1, 60))
+    confirm_minutes: int = field(default=5, metadata=rng(1, 240))
+    supertrend_period: int = field(default=10, metadata=rng(1, 500))
+    supertrend_multiplier: float = field(default=3.0, metadata=rng(0.1, 20))
+    adx_period: int = field(default=14, metadata=rng(2, 500))
+    validation: str = "balanced"
+    presets: dict[str, ValidationPreset] = field(default_factory=dict)
+    warmup_sessions: int = field(default=1, metadata=rng(0, 30))
+    iv_rank_lookback_sessions: int = field(default=20, metadata=rng(1, 500))
+    no_entries_after: str = "15:00"
+    expiry_offset: int = field(default=0, metadata=rng(0, 4))  # 0 = nearest listed expiry
+    otm_steps: int = field(default=2, metadata=rng(0, 3))
+    min_iv: float = field(default=0.10, metadata=rng(0, 5))
+    max_iv: float = field(default=0.60, metadata=rng(0, 5))
+    min_oi: int = field(default=50_000, metadata=rng(0))
+    max_spread_pct: float = field(default=0.03, metadata=rng(0, 1))
+    delta_floors: list[DeltaFloor] = field(default_factory=list)
+    top_n: int = field(default=2, metadata=rng(1, 10))
+    pick_rank: int = field(default=0, metadata=rng(0, 9))
+
+
+@dataclass
+class SizingBand:
+    up_to: float | None = None  # None = no upper bound
+    alloc_pct: float = field(default=0.20, metadata=rng(0, 1, lo_open=True))
+    risk_pct: float = field(default=0.025, metadata=rng(0, 1, lo_open=True))
+
+
+@dataclass
+class RiskConfig:
+    capital: float = field(default=100_000.0, metadata=rng(0, lo_open=True))
+    capital_mode: str = field(default="compounding", metadata=choice("compounding", "fixed"))
+    sl_pct: float = field(default=0.30, metadata=rng(0, 1, lo_open=True, hi_open=True))
+    # Sizing must use the exit stop; a different value here is rejected, not silently used.
+    sizing_sl_pct: float | None = None
+    tp_pct: float = field(default=0.60, metadata=rng(0, 10, lo_open=True))
+    breakeven_trigger_pct: float = field(default=0.10, metadata=rng(0, 10))
+    trail_pct: float = field(default=0.03, metadata=rng(0, 1, lo_open=True, hi_open=True))
+    time_exit: str = "15:20"
+    breaker_pct: float = field(default=0.06, metadata=rng(0, 1, lo_open=True))
+    exit_price: str = field(default="ltp", metadata=choice("ltp", "bid"))
+    max_positions: int = field(default=3, metadata=rng(1, 20))
+    max_same_side: int = field(default=2, metadata=rng(1, 20))
+    cooldown_s: float = field(default=180.0, metadata=rng(0, 86_400))
+    max_quote_age_s: float = field(default=5.0, metadata=rng(0, 3600, lo_open=True))
+    max_lots: int = field(default=10, metadata=rng(1, 10_000))
+    bands: list[SizingBand] = field(default_factory=list)
+
+
+@dataclass
+class ChargesConfig:
+    brokerage_per_order: float = field(default=20.0, metadata=rng(0))
+    stt_sell: list[DatedValue] = field(default_factory=list)
+    exchange_nse: list[DatedValue] = field(default_factory=list)
+    exchange_bse: list[DatedValue] = field(default_factory=list)
+    ipft_nse: float = field(default=0.000005, metadata=rng(0, 0.01))
+    sebi: float = field(default=0.000001, metadata=rng(0, 0.01))
+    stamp_buy: float = field(default=0.00003, metadata=rng(0, 0.01))
+    gst: float = field(default=0.18, metadata=rng(0, 1))
+
+
+@dataclass
+class BrokerConfig:
+    name: str = field(default="sim", metadata=choice("sim", "paper", "dhan"))
+    latency_ms: float = field(default=0.0, metadata=rng(0, 60_000))
+    slippage_ticks: int = field(default=0, metadata=rng(0, 100))
+    cap_by_top_qty: bool = True
+    price_protection_pct: float | None = None  # Dhan's market-as-limit band, e.g. 0.02
+    charges: ChargesConfig = field(default_factory=ChargesConfig)
+
+
+@dataclass
+class LiveConfig:
+    orders_enabled: bool = False
+
+
+@dataclass
+class ReportConfig:
+    out_dir: str = "${data.root}/reports"
+    enabled: bool = True
+
+
+@dataclass
+class RunConfig:
+    workers: int = field(default=1, metadata=rng(1, 256))
+    cluster: str = ""
+    id: str = ""  # for mode=report: run id(s), comma-separated
+
+
+@dataclass
+class AppConfig:
+    mode: ModeConfig = field(default_factory=ModeConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    db: DBConfig = field(default_factory=DBConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+_GROUPS: dict[str, type] = {
+    "mode": ModeConfig, "index": IndexConfig, "strategy": StrategyConfig, "risk": RiskConfig,
+    "broker": BrokerConfig, "data": DataConfig, "db": DBConfig, "report": ReportConfig,
+}
+
+
+def register_configs() -> None:
+    """Store the schemas: ``base_config`` for the root, ``base_<group>`` for each group."""
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=AppConfig)
+    for group, schema in _GROUPS.items():
+        store.store(group=group, name=f"base_{group}", node=schema)

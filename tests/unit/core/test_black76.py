@@ -1,0 +1,72 @@
+"""Black-76 prices, parity, greeks and implied volatility."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core import black76
+
+
+def test_atm_price_matches_closed_form() -> None:
+    # ATM on the forward: C = e^{-rT} F (2 N(s/2) - 1), s = vol sqrt(T).
+    f, t, vol, r = 24500.0, 5 / 252, 0.13, 0.065
+    s = vol * math.sqrt(t)
+    expected = math.exp(-r * t) * f * math.erf(s / (2 * math.sqrt(2)))
+    assert float(black76.price(f, f, t, vol, r, True)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_known_value() -> None:
+    # Hull's Black-76 example: F=20, K=20, T=4/12, r=9%, vol=25% -> put about 1.1166.
+    assert float(black76.price(20.0, 20.0, 4 / 12, 0.25, 0.09, False)) == pytest.approx(
+        1.1166, abs=1e-4)
+
+
+@pytest.mark.parametrize("strike", [23000.0, 24000.0, 24500.0, 25000.0, 26000.0])
+def test_put_call_parity(strike: float) -> None:
+    f, t, vol, r = 24510.0, 3 / 252, 0.16, 0.065
+    call = float(black76.price(f, strike, t, vol, r, True))
+    put = float(black76.price(f, strike, t, vol, r, False))
+    assert call - put == pytest.approx(math.exp(-r * t) * (f - strike), abs=1e-9)
+    assert black76.implied_forward(call, put, strike, t, r) == pytest.approx(f, abs=1e-8)
+
+
+def test_vectorised_matches_scalar_and_expiry_is_intrinsic() -> None:
+    strikes = np.array([24000.0, 24500.0, 25000.0])
+    calls = black76.price(24500.0, strikes, 1 / 252, 0.15, 0.065, True)
+    for k, c in zip(strikes, calls, strict=True):
+        assert c == pytest.approx(float(black76.price(24500.0, k, 1 / 252, 0.15, 0.065, True)))
+    at_expiry = black76.price(24500.0, strikes, 0.0, 0.15, 0.065, [True, False, True])
+    assert at_expiry.tolist() == [500.0, 0.0, 0.0]
+
+
+def test_greeks_against_finite_differences() -> None:
+    f, k, t, vol, r = 24500.0, 24600.0, 4 / 252, 0.14, 0.065
+    g = black76.greeks(f, k, t, vol, r, True)
+    h = 0.5
+    up = float(black76.price(f + h, k, t, vol, r, True))
+    down = float(black76.price(f - h, k, t, vol, r, True))
+    assert g.delta == pytest.approx((up - down) / (2 * h), rel=1e-5)
+    vega_fd = (float(black76.price(f, k, t, vol + 1e-5, r, True))
+               - float(black76.price(f, k, t, vol - 1e-5, r, True))) / 2e-5
+    assert g.vega == pytest.approx(vega_fd, rel=1e-5)
+    put = black76.greeks(f, k, t, vol, r, False)
+    assert g.delta - put.delta == pytest.approx(math.exp(-r * t), rel=1e-12)
+    assert g.theta < 0
+
+
+@pytest.mark.parametrize(("vol", "is_call", "strike"), [
+    (0.10, True, 24500.0), (0.25, False, 24000.0), (0.45, True, 25500.0)])
+def test_implied_vol_recovers_the_input(vol: float, is_call: bool, strike: float) -> None:
+    px = float(black76.price(24500.0, strike, 2 / 252, vol, 0.065, is_call))
+    assert black76.implied_vol(px, 24500.0, strike, 2 / 252, 0.065, is_call) == pytest.approx(
+        vol, abs=1e-8)
+
+
+def test_implied_vol_of_an_impossible_price_is_nan() -> None:
+    # Below intrinsic (call worth at least ~500) and above the discounted strike (put).
+    assert math.isnan(black76.implied_vol(400.0, 24500.0, 24000.0, 1 / 252, 0.065, True))
+    assert math.isnan(black76.implied_vol(24100.0, 24500.0, 24000.0, 1 / 252, 0.065, False))
+    assert math.isnan(black76.implied_vol(0.0, 24500.0, 24000.0, 1 / 252, 0.065, True))
