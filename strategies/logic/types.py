@@ -100,4 +100,6 @@ class ExitIntent:
     quantity: int
     reason: ExitReason
     tag: str
-    trigger_price: float
+    trigger_price: float  # the rule price that fired (NaN when a forced exit had none)
+    # The threshold that was crossed (stop/target/trail level); None for forced exits.
+    level: float | None = None

@@ -1,0 +1,178 @@
+"""SimBroker: the backtest/replay broker, a bt.BrokerBase over the shared fill model.
+
+Market orders fill against the *next* quote of the order's own feed (a contract slot) at or
+after ``submit time + latency``: buys at the ask, sells at the bid, capped by top-of-book
+quantity (the rest stays working). Only the feed that ticked is looked at, and positions are
+revalued only when their own contract ticks, so the broker's cost does not grow with the
+number of feeds. Charges come from the dated Indian schedule, per executed order.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from collections.abc import Callable
+from datetime import date
+
+import backtrader as bt
+from backtrader.order import BuyOrder, Order, SellOrder
+
+from brokers.charges import ChargeSchedule, order_charges
+from brokers.fills import FillParams, Quote, fill_market
+from feeds.bt_feeds import SlotFeed, bt_num
+
+log = logging.getLogger(__name__)
+
+_NS_PER_MS = 1_000_000
+
+
+class _FlatComm(bt.CommInfoBase):
+    """Stock-like, no margin; charges are booked by the broker itself."""
+
+    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_FIXED),
+              ("commission", 0.0))
+
+
+class SimBroker(bt.BrokerBase):
+    """Fills slot orders on the slot's own quotes; see the module docstring."""
+
+    def __init__(self, cash: float, fill_params: Callable[[SlotFeed], FillParams],
+                 schedule: ChargeSchedule, exchange: str, trade_date: date) -> None:
+        super().__init__()
+        self.startingcash = cash
+        self.cash = cash
+        self._fill_params = fill_params
+        self._schedule = schedule
+        self._exchange = exchange
+        self.trade_date = trade_date
+        self._pending: list[Order] = []
+        self._submit_ns: dict[int, int] = {}
+        self._tried: dict[int, int] = {}  # order ref -> quote index last tried
+        self._marks: dict[SlotFeed, float] = {}
+        self.notifs: collections.deque[Order] = collections.deque()
+        self.charges_paid = 0.0
+
+    def start(self) -> None:
+        super().start()
+        self.positions = collections.defaultdict(bt.Position)
+        self.comminfo = {None: _FlatComm()}
+
+    def set_cash(self, cash: float) -> None:
+        self.startingcash = self.cash = cash
+
+    def getcash(self) -> float:
+        return self.cash
+
+    def getvalue(self, datas: object = None) -> float:
+        held = sum(pos.size * self._marks.get(data, pos.price)
+                   for data, pos in self.positions.items() if pos.size)
+        return self.cash + held
+
+    def getposition(self, data: bt.DataBase) -> bt.Position:
+        return self.positions[data]
+
+    def get_notification(self) -> Order | None:
+        return self.notifs.popleft() if self.notifs else None
+
+    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
+            tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
+            transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
+        order = BuyOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
+                         valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
+        return self._submit(order, kwargs)
+
+    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
+             tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
+             transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
+        order = SellOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
+                          valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
+        return self._submit(order, kwargs)
+
+    def cancel(self, order: Order) -> bool:
+        if order not in self._pending:
+            return False
+        self._pending.remove(order)
+        order.cancel()
+        self.notifs.append(order.clone())
+        return True
+
+    def _submit(self, order: Order, info: dict) -> Order:
+        # A freshly bound slot has no bar yet, and backtrader's Order reads the data's last
+        # close when built; orders are built "simulated" (no data access) and then made
+        # real, so the strategy still gets every notification.
+        order.p.simulated = False
+        submit_ns = info.pop("submit_ns")
+        order.created.dt = bt_num(submit_ns).item()
+        order.addinfo(submit_ns=submit_ns, **info)
+        order.addcomminfo(self.comminfo[None])
+        if order.exectype not in (None, Order.Market):
+            raise ValueError("SimBroker fills market orders only (entries and exits are market)")
+        order.submit(self)
+        self.notifs.append(order.clone())
+        order.accept()
+        self.notifs.append(order.clone())
+        self._submit_ns[order.ref] = submit_ns
+        self._pending.append(order)
+        return order
+
+    def next(self) -> None:
+        for order in list(self._pending):
+            data = order.data
+            if not isinstance(data, SlotFeed) or not data.bound or data.series is None:
+                continue
+            ts = data.ts_ns()
+            params = self._fill_params(data)
+            if ts < self._submit_ns[order.ref] + int(params.latency_ms * _NS_PER_MS):
+                continue
+            self._try_fill(order, data, ts, params)
+        self._mark_ticked()
+
+    def _try_fill(self, order: Order, data: SlotFeed, ts: int, params: FillParams) -> None:
+        series = data.series
+        assert series is not None
+        i = data.quote_index()
+        if self._tried.get(order.ref) == i:
+            return  # this quote was already tried for this order
+        self._tried[order.ref] = i
+        quote = Quote(ts_ns=ts, ltp=float(series.ltp[i]), bid=float(series.bid[i]),
+                      ask=float(series.ask[i]), bid_qty=float(series.bid_qty[i]),
+                      ask_qty=float(series.ask_qty[i]))
+        side = "BUY" if order.isbuy() else "SELL"
+        fill = fill_market(side, int(abs(order.executed.remsize)), quote, params)
+        if fill is None:
+            return
+        self._execute(order, fill.price, fill.quantity, data)
+
+    def _execute(self, order: Order, price: float, quantity: int, data: SlotFeed) -> None:
+        size = quantity if order.isbuy() else -quantity
+        position = self.positions[data]
+        old_price = position.price
+        psize, pprice, opened, closed = position.update(size, price)
+        side = "BUY" if size > 0 else "SELL"
+        charges = order_charges(side, price * quantity, self._exchange, self.trade_date,
+                                self._schedule)
+        comm = charges.total
+        self.charges_paid += comm
+        pnl = -closed * (price - old_price) if closed else 0.0
+        self.cash -= size * price + comm
+        closed_comm = comm * abs(closed) / quantity
+        opened_comm = comm - closed_comm
+        order.execute(data.datetime[0], size, price, closed, abs(closed) * old_price,
+                      closed_comm, opened, abs(opened) * price, opened_comm, 0.0, pnl,
+                      psize, pprice)
+        order.executed.charges = charges
+        if order.executed.remsize:
+            order.partial()
+        else:
+            order.completed()
+            self._pending.remove(order)
+        self.notifs.append(order.clone())
+        self._marks[data] = price
+
+    def _mark_ticked(self) -> None:
+        for data, position in self.positions.items():
+            if position.size and isinstance(data, SlotFeed) and data.bound:
+                ltp = data.close[0]
+                if not math.isnan(ltp):
+                    self._marks[data] = ltp

@@ -1,0 +1,128 @@
+"""backtrader feeds over numpy arrays: the index bar feed and the contract slots.
+
+Both read straight from arrays the store already holds (no pandas, no per-bar conversion
+beyond writing the lines). Bars are stamped at their *close* so they interleave correctly
+with option ticks: the 09:15 one-minute bar reaches the strategy at 09:16:00.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import backtrader as bt
+import numpy as np
+
+from core.instruments import OptionContract
+from feeds.daybook import QuoteSeries
+
+_EPOCH_ORDINAL = 719_163.0  # backtrader's date2num of 1970-01-01 00:00 UTC
+_NS_PER_DAY = 86_400e9
+
+
+def bt_num(ts_ns: np.ndarray | int) -> np.ndarray:
+    """backtrader float day numbers of UTC epoch nanoseconds."""
+    return _EPOCH_ORDINAL + np.asarray(ts_ns, dtype=np.float64) / _NS_PER_DAY
+
+
+class BarArrayFeed(bt.feed.DataBase):
+    """OHLC bars from arrays (``ts`` = bar start), delivered at bar close."""
+
+    def __init__(self, bars: dict[str, np.ndarray], bar_ns: int) -> None:
+        super().__init__()
+        self._close_ts = np.asarray(bars["ts"], dtype=np.int64) + bar_ns
+        self._num = bt_num(self._close_ts)
+        self._open = np.asarray(bars["open"], dtype=np.float64)
+        self._high = np.asarray(bars["high"], dtype=np.float64)
+        self._low = np.asarray(bars["low"], dtype=np.float64)
+        self._close = np.asarray(bars["close"], dtype=np.float64)
+        self._i = -1
+        self.exhausted = False
+
+    def start(self) -> None:
+        super().start()
+        self._i = -1
+        self.exhausted = False
+
+    def close_ts_ns(self) -> int:
+        """Close time of the bar the feed is on, exact to the nanosecond."""
+        return int(self._close_ts[self._i])
+
+    def _load(self) -> bool:
+        i = self._i + 1
+        if i >= len(self._num):
+            self.exhausted = True
+            return False
+        self._i = i
+        lines = self.lines
+        lines.datetime[0] = self._num[i]
+        lines.open[0] = self._open[i]
+        lines.high[0] = self._high[i]
+        lines.low[0] = self._low[i]
+        lines.close[0] = self._close[i]
+        lines.volume[0] = 0.0
+        lines.openinterest[0] = 0.0
+        return True
+
+
+class SlotFeed(bt.feed.DataBase):
+    """A contract slot: streams one bound contract's quotes, silent while unbound.
+
+    ``bind`` starts the stream strictly after the bind time (the strategy decided on what
+    it had seen; the next quote is the first one it can trade on). ``release`` silences the
+    slot. Once the clock feed is exhausted the slot reports the end of data.
+    """
+
+    lines = ("bid", "ask", "bid_qty", "ask_qty")
+
+    def __init__(self, slot: int, clock_done: Callable[[], bool]) -> None:
+        super().__init__()
+        self.slot = slot
+        self._clock_done = clock_done
+        self.contract: OptionContract | None = None
+        self._series: QuoteSeries | None = None
+        self._num = np.empty(0)
+        self._i = -1
+
+    @property
+    def bound(self) -> bool:
+        return self.contract is not None
+
+    def bind(self, contract: OptionContract, series: QuoteSeries, after_ns: int) -> None:
+        if self.contract is not None:
+            raise RuntimeError(f"slot {self.slot} is bound to {self.contract.symbol}")
+        self.contract = contract
+        self._series = series
+        self._num = bt_num(series.ts)
+        self._i = int(np.searchsorted(series.ts, after_ns, side="right")) - 1
+
+    def release(self) -> None:
+        self.contract = None
+        self._series = None
+
+    def ts_ns(self) -> int:
+        assert self._series is not None
+        return int(self._series.ts[self._i])
+
+    def quote_index(self) -> int:
+        return self._i
+
+    @property
+    def series(self) -> QuoteSeries | None:
+        return self._series
+
+    def _load(self) -> bool | None:
+        series = self._series
+        if series is None or self._i + 1 >= len(series):
+            return False if self._clock_done() else None
+        i = self._i = self._i + 1
+        lines = self.lines
+        ltp = series.ltp[i]
+        lines.datetime[0] = self._num[i]
+        lines.open[0] = lines.high[0] = lines.low[0] = lines.close[0] = ltp
+        lines.bid[0] = series.bid[i]
+        lines.ask[0] = series.ask[i]
+        lines.bid_qty[0] = series.bid_qty[i]
+        lines.ask_qty[0] = series.ask_qty[i]
+        lines.volume[0] = 0.0
+        lines.openinterest[0] = series.oi[i]
+        return True

@@ -1,0 +1,119 @@
+"""ReplayStore: one catalog day as the strategy sees it (index feed, chain, contract slots).
+
+Everything is read once into memory (one day, so memory stays bounded on multi-day runs):
+the day's ticks as a :class:`~feeds.daybook.DayBook` and the index 1m bars, prefixed with
+warm-up bars from earlier sessions so indicators are valid at 09:15.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import backtrader as bt
+import numpy as np
+
+from core.calendar import TradingCalendar
+from core.clock import ns_from_utc
+from core.config import IndexConfig
+from core.errors import MissingDataError
+from feeds.bt_feeds import BarArrayFeed, SlotFeed
+from feeds.catalog import Catalog
+from feeds.daybook import DayBook, QuoteSeries, contracts_from_table, minute_bars
+from strategies.logic.types import ChainSnapshot
+
+log = logging.getLogger(__name__)
+
+MINUTE_NS = 60 * 1_000_000_000
+_BAR_KEYS = ("ts", "open", "high", "low", "close")
+
+
+class ReplayStore:
+    """A replayed day: satisfies the strategy's MarketView and builds its feeds."""
+
+    def __init__(self, catalog: Catalog, index: IndexConfig, calendar: TradingCalendar,
+                 day: date, warmup_sessions: int) -> None:
+        if not catalog.has_ticks(index.name, day):
+            raise MissingDataError(f"no ticks for {index.name} on {day} in {catalog.root}")
+        self.underlying = index.name
+        self.day = day
+        self.calendar = calendar
+        ticks = catalog.read_ticks(index.name, day)
+        rows = catalog.read_contracts(index.name, day).to_pylist()
+        contracts = contracts_from_table(rows, index.name)
+        if not contracts:
+            raise MissingDataError(f"{index.name} {day}: contracts.parquet lists no options")
+        self.book = DayBook(index.name, day, index.security_id, ticks, contracts,
+                            index.strike_step)
+        self.session_open_ns = ns_from_utc(calendar.session_bounds(day)[0])
+        today = minute_bars(self.book.index, self.session_open_ns)
+        warmup = self._warmup_bars(catalog, index, warmup_sessions)
+        self.index_bars = {k: np.concatenate([warmup[k], today[k]]) for k in _BAR_KEYS}
+        self.clock_feed: BarArrayFeed | None = None
+
+    # -- MarketView --------------------------------------------------------------------------
+    @property
+    def expiries(self) -> list[date]:
+        return self.book.expiries
+
+    def chain(self, expiry: date, at: datetime, strikes_each_side: int) -> ChainSnapshot:
+        return self.book.chain(expiry, at, strikes_each_side)
+
+    def index_last(self, at: datetime) -> tuple[int, float] | None:
+        return self.book.index_last(at)
+
+    def series(self, security_id: int) -> QuoteSeries | None:
+        return self.book.series(security_id)
+
+    def trading_years(self, now: datetime, expiry: date) -> float:
+        return self.calendar.trading_years(now, expiry)
+
+    def is_session(self, day: date) -> bool:
+        return self.calendar.is_session(day)
+
+    # -- feeds -------------------------------------------------------------------------------
+    def add_feeds(self, cerebro: bt.Cerebro, slots: int, confirm_minutes: int) -> None:
+        """Index 1m bars, backtrader's resample of them to the confirmation timeframe, slots."""
+        feed = BarArrayFeed(self.index_bars, MINUTE_NS, timeframe=bt.TimeFrame.Minutes,
+                            compression=1, name=f"{self.underlying} 1m")
+        self.clock_feed = feed
+        cerebro.adddata(feed)
+        cerebro.resampledata(feed, timeframe=bt.TimeFrame.Minutes, compression=confirm_minutes,
+                             name=f"{self.underlying} {confirm_minutes}m")
+        for k in range(slots):
+            cerebro.adddata(SlotFeed(k, self._clock_done, timeframe=bt.TimeFrame.Ticks,
+                                     name=f"slot{k}"))
+
+    def _clock_done(self) -> bool:
+        return self.clock_feed is not None and self.clock_feed.exhausted
+
+    def _warmup_bars(self, catalog: Catalog, index: IndexConfig,
+                     sessions: int) -> dict[str, np.ndarray]:
+        if sessions <= 0:
+            return {k: np.empty(0) for k in _BAR_KEYS}
+        parts = []
+        for day in self.calendar.sessions_before(self.day, sessions):
+            bars = _session_bars(catalog, index, self.calendar, day)
+            if bars is None:
+                log.warning("%s %s: no warm-up data for %s; indicators start colder",
+                            index.name, self.day, day)
+                continue
+            parts.append(bars)
+        if not parts:
+            return {k: np.empty(0) for k in _BAR_KEYS}
+        return {k: np.concatenate([p[k] for p in parts]) for k in _BAR_KEYS}
+
+
+def _session_bars(catalog: Catalog, index: IndexConfig, calendar: TradingCalendar,
+                  day: date) -> dict[str, np.ndarray] | None:
+    """A session's index 1m bars: from the bars partition, else from its ticks."""
+    if catalog.has_bars(index.name, day):
+        bars = catalog.read_bars(index.name, day, day, security_ids=[index.security_id])
+        return {k: np.asarray(bars[k]) for k in _BAR_KEYS}
+    if catalog.has_ticks(index.name, day):
+        ticks = catalog.read_ticks(index.name, day, security_ids=[index.security_id])
+        book_open = ns_from_utc(calendar.session_bounds(day)[0])
+        series = QuoteSeries(ticks["ts"], ticks["ltp"], ticks["bid"], ticks["ask"],
+                             ticks["bid_qty"], ticks["ask_qty"], ticks["oi"])
+        return minute_bars(series, book_open)
+    return None

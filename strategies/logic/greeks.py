@@ -1,0 +1,97 @@
+"""Local implied volatility and delta for a chain snapshot whose source gives none.
+
+The forward comes from put-call parity on the strike nearest spot that has both a call and a
+put price (index options carry no dividend to guess; parity also absorbs the futures basis).
+Each quote's IV is then implied from its mid (LTP when there is no two-sided quote) with
+Black-76 on that forward, and its delta from that IV. Values already present are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import replace
+
+from core import black76
+from core.instruments import OptionType
+from strategies.logic.types import ChainQuote, ChainSnapshot
+
+log = logging.getLogger(__name__)
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def quote_mid(quote: ChainQuote) -> float | None:
+    """Mid of a two-sided, uncrossed quote; None otherwise."""
+    bid, ask = quote.bid, quote.ask
+    if bid is None or ask is None or not (_positive(bid) and _positive(ask)) or ask < bid:
+        return None
+    return 0.5 * (bid + ask)
+
+
+def quote_price(quote: ChainQuote) -> float | None:
+    """The price that best says what the option is worth now: mid, else LTP, else None."""
+    mid = quote_mid(quote)
+    if mid is not None:
+        return mid
+    return quote.ltp if _positive(quote.ltp) else None
+
+
+def implied_forward_from_chain(snapshot: ChainSnapshot, t_years: float, rate: float) -> float:
+    """Forward by put-call parity at the priced strike nearest spot.
+
+    Falls back to ``spot * e^(rate * t)`` (logged) when no strike has both legs priced.
+    """
+    calls: dict[float, float] = {}
+    puts: dict[float, float] = {}
+    for quote in snapshot.quotes:
+        value = quote_price(quote)
+        if value is None:
+            continue
+        side = calls if quote.contract.option_type is OptionType.CALL else puts
+        side.setdefault(quote.contract.strike, value)
+    paired = sorted(set(calls) & set(puts), key=lambda k: (abs(k - snapshot.spot), k))
+    if not paired:
+        log.info("%s %s: no strike with both call and put priced; forward from spot",
+                 snapshot.underlying, snapshot.at.isoformat())
+        return snapshot.spot * math.exp(rate * t_years)
+    strike = paired[0]
+    return black76.implied_forward(calls[strike], puts[strike], strike, t_years, rate)
+
+
+def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float) -> ChainSnapshot:
+    """The snapshot with ``iv`` and ``delta`` filled wherever they are None.
+
+    ``t_years`` is the time to expiry in trading years (the caller computes it with the
+    trading calendar). A quote whose price no volatility can reproduce (below intrinsic, no
+    price at all) keeps ``iv=None`` and, without an IV, ``delta=None``; strike selection then
+    treats the datum as absent.
+    """
+    if not math.isfinite(t_years) or t_years <= 0:
+        raise ValueError(f"enrich_chain: t_years must be > 0, got {t_years!r}")
+    if not math.isfinite(rate):
+        raise ValueError(f"enrich_chain: rate must be finite, got {rate!r}")
+    if all(q.iv is not None and q.delta is not None for q in snapshot.quotes):
+        return snapshot
+    forward = implied_forward_from_chain(snapshot, t_years, rate)
+    quotes = tuple(_enrich_quote(q, forward, t_years, rate) for q in snapshot.quotes)
+    return replace(snapshot, quotes=quotes)
+
+
+def _enrich_quote(quote: ChainQuote, forward: float, t_years: float, rate: float) -> ChainQuote:
+    if quote.iv is not None and quote.delta is not None:
+        return quote
+    is_call = quote.contract.option_type is OptionType.CALL
+    strike = quote.contract.strike
+    iv = quote.iv
+    if iv is None:
+        value = quote_price(quote)
+        if value is not None:
+            solved = black76.implied_vol(value, forward, strike, t_years, rate, is_call)
+            iv = solved if math.isfinite(solved) else None
+    delta = quote.delta
+    if delta is None and iv is not None and iv > 0:
+        delta = black76.greeks(forward, strike, t_years, iv, rate, is_call).delta
+    return replace(quote, iv=iv, delta=delta)

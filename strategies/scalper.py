@@ -1,0 +1,329 @@
+"""The options scalper as a thin bt.Strategy: lines in, pure decisions, orders out.
+
+Feeds: ``datas[0]`` the index 1m bars (stamped at close), ``datas[1]`` backtrader's 5m
+resample of them, ``datas[2:]`` the contract slots. On each closed 1m bar of the session the
+entry pipeline runs; on each tick of a held contract the exit rules and the daily breaker
+run. Which store and broker sit underneath (replay, paper, live) is not this class's concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+
+import backtrader as bt
+import numpy as np
+
+from core.clock import ns_from_utc, utc_from_ns
+from strategies.entries import MarketView, plan_entry
+from strategies.logic import exits as exit_rules
+from strategies.logic.guard import GuardState
+from strategies.logic.indicators import AdxState, SupertrendState
+from strategies.logic.signal import TimeframeReading, evaluate_signal, iv_rank
+from strategies.logic.tags import correlation_id
+from strategies.logic.types import EntryIntent, ExitIntent, ExitReason
+from strategies.positions import HeldPosition, PositionBook, trade_record
+from strategies.records import (
+    DecisionRecord,
+    FillRecord,
+    JournalSink,
+    OrderRecord,
+    OrderUpdateRecord,
+    PositionRecord,
+)
+from strategies.setup import StrategySetup
+
+log = logging.getLogger(__name__)
+
+_NS_PER_DAY = 86_400_000_000_000
+_IST_OFFSET_NS = 19_800_000_000_000
+
+
+class _Timeframe:
+    """Incremental Supertrend + ADX of one timeframe and its last reading."""
+
+    def __init__(self, setup: StrategySetup) -> None:
+        self.supertrend = SupertrendState(setup.supertrend_period, setup.supertrend_multiplier)
+        self.adx = AdxState(setup.adx_period)
+        self.reading = TimeframeReading(math.nan, math.nan, math.nan, math.nan)
+        self.seen = 0
+
+    def update(self, data: bt.DataBase) -> None:
+        high, low, close = data.high[0], data.low[0], data.close[0]
+        line, direction = self.supertrend.update(high, low, close)
+        adx, _, _ = self.adx.update(high, low, close)
+        self.reading = TimeframeReading(close, line, direction, adx)
+
+
+class Scalper(bt.Strategy):
+    params = (
+        ("setup", None),  # StrategySetup
+        ("market", None),  # MarketView of the day
+        ("journal", None),  # JournalSink
+        ("session_open_ns", 0),  # bars closing at or before this are warm-up
+        ("first_order_number", 1),
+    )
+
+    def __init__(self) -> None:
+        self.setup: StrategySetup = self.p.setup
+        self.market: MarketView = self.p.market
+        self.journal: JournalSink = self.p.journal
+        self.primary, self.confirm = self.datas[0], self.datas[1]
+        self.slots = list(self.datas[2:])
+        self.tf1, self.tf5 = _Timeframe(self.setup), _Timeframe(self.setup)
+        self.book = PositionBook()
+        self.order_number = self.p.first_order_number
+        self.breaker_latched = False
+        self.kill_switch = False
+        self.start_balance = math.nan
+        self._slot_seen = {id(s): 0 for s in self.slots}
+        self._closes: list[float] = []
+        self._days: list[int] = []
+
+    # -- backtrader hooks -------------------------------------------------------------------
+    def start(self) -> None:
+        self.start_balance = self.broker.getcash()
+
+    def prenext(self) -> None:
+        self.next()  # unbound slots have no bars; the strategy runs from the first bar
+
+    def next(self) -> None:
+        if len(self.confirm) > self.tf5.seen:
+            self.tf5.seen = len(self.confirm)
+            self.tf5.update(self.confirm)
+        for slot in self.slots:
+            if slot.bound and len(slot) > self._slot_seen[id(slot)]:
+                self._slot_seen[id(slot)] = len(slot)
+                self._on_slot_tick(slot)
+        if len(self.primary) > self.tf1.seen:
+            self.tf1.seen = len(self.primary)
+            self._on_primary_bar()
+
+    def notify_order(self, order: bt.Order) -> None:
+        key = order.info.get("correlation_id", "")
+        now = utc_from_ns(order.info.get("submit_ns", 0))
+        if order.status in (order.Partial, order.Completed):
+            self._on_fill(order, key)
+        elif order.status in (order.Canceled, order.Rejected, order.Margin, order.Expired):
+            self.journal.order_update(OrderUpdateRecord(key, now, order.getstatusname().upper()))
+            self._on_dead_order(order, key)
+
+    def stop(self) -> None:
+        for position in list(self.book.positions.values()):
+            log.warning("%s still open when the data ended: settled at the last price %.2f",
+                        position.contract.symbol, position.mark)
+            self._settle_at_end(position)
+
+    # -- entries -----------------------------------------------------------------------------
+    def _on_primary_bar(self) -> None:
+        now_ns = self.primary.close_ts_ns()
+        self.tf1.update(self.primary)
+        self._closes.append(self.primary.close[0])
+        self._days.append((now_ns + _IST_OFFSET_NS) // _NS_PER_DAY)
+        if now_ns <= self.p.session_open_ns:
+            return  # warm-up bar from an earlier session
+        now = utc_from_ns(now_ns)
+        self._time_exits(now)
+        signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
+        iv = iv_rank(None, (), np.asarray(self._closes), self.setup.iv_rank,
+                     np.asarray(self._days))
+        outcome = plan_entry(signal, iv, self.market, self._guard_state(),
+                             self.broker.getcash(), self.setup, now, self.order_number)
+        self.journal.decision(outcome.decision)
+        if outcome.intent is not None:
+            self._enter(outcome.intent, now, now_ns)
+
+    def _guard_state(self) -> GuardState:
+        return GuardState(open_positions=self.book.open_views(),
+                          last_exit_at=self.book.last_exit_at,
+                          breaker_tripped=self.breaker_latched, kill_switch=self.kill_switch,
+                          orders_in_flight=self.book.in_flight())
+
+    def _enter(self, intent: EntryIntent, now: datetime, now_ns: int) -> None:
+        contract = intent.contract
+        slot = next((s for s in self.slots if not s.bound), None)
+        series = self.market.series(contract.security_id)
+        if slot is None or series is None:
+            reason = "no free slot" if slot is None else "contract has no quotes"
+            self.journal.decision(DecisionRecord(now, "skip", False, reason, "",
+                                                 contract.security_id, contract.symbol))
+            return
+        self.order_number += 1
+        self.journal.order(OrderRecord(intent.correlation_id, intent.tag, now, "BUY",
+                                       contract.security_id, contract.symbol, intent.quantity,
+                                       intent.reference_price, "entry"))
+        slot.bind(contract, series, now_ns)
+        self._slot_seen[id(slot)] = len(slot)
+        position = HeldPosition(key=intent.correlation_id, contract=contract, slot=slot,
+                                lots=intent.lots, entry_tag=intent.tag,
+                                ordered_qty=intent.quantity)
+        self.book.add(position)
+        self.journal.position(PositionRecord(position.key, now, "pending", contract.security_id,
+                                             contract.symbol, intent.quantity))
+        position.entry_order = self.buy(data=slot, size=intent.quantity,
+                                        exectype=bt.Order.Market,
+                                        correlation_id=intent.correlation_id, submit_ns=now_ns)
+
+    # -- exits -------------------------------------------------------------------------------
+    def _on_slot_tick(self, slot: bt.DataBase) -> None:
+        position = self.book.by_slot(slot)
+        if position is None:
+            return
+        position.mark = slot.close[0]
+        if not position.active:
+            return
+        assert position.state is not None
+        now = utc_from_ns(slot.ts_ns())
+        before = position.state.breakeven_locked
+        state, intent = exit_rules.on_tick(position.state, slot.close[0], slot.bid[0], now,
+                                           self.setup.exits)
+        position.state = state
+        if state.breakeven_locked != before:
+            self._journal_position(position, now, "active")
+        if intent is not None:
+            self._exit(position, intent, now)
+        self._check_breaker(now)
+
+    def _time_exits(self, now: datetime) -> None:
+        """Time exit for held contracts that did not tick at the exit time."""
+        for position in [p for p in self.book.positions.values() if p.active]:
+            assert position.state is not None
+            intents = exit_rules.time_exits([position.state], now, self.setup.exits,
+                                            {position.contract.security_id: position.mark})
+            if intents:
+                self._exit(position, intents[0], now)
+
+    @staticmethod
+    def _position_for(intent: ExitIntent, active: list[HeldPosition]) -> HeldPosition | None:
+        return next((p for p in active if p.contract.security_id == intent.security_id), None)
+
+    def _check_breaker(self, now: datetime) -> None:
+        if self.breaker_latched:
+            return
+        if not exit_rules.breaker_tripped(self.start_balance, self.book.realised,
+                                          self.book.unrealised(), self.setup.exits):
+            return
+        self.breaker_latched = True
+        active = [p for p in self.book.positions.values() if p.active]
+        intents = exit_rules.breaker_exits([p.state for p in active if p.state is not None],
+                                           self.setup.exits)
+        day_pnl = self.book.realised + self.book.unrealised()
+        self.journal.decision(DecisionRecord(now, "breaker", True,
+                                             f"day P&L {day_pnl:.2f} hit the breaker: flatten"))
+        for intent in intents:
+            position = self._position_for(intent, active)
+            if position is not None:
+                self._exit(position, intent, now)
+        for position in [p for p in self.book.positions.values() if p.state is None]:
+            self.cancel_entry(position)
+
+    def cancel_entry(self, position: HeldPosition) -> None:
+        if position.entry_order is not None:
+            self.cancel(position.entry_order)
+
+    def _exit(self, position: HeldPosition, intent: ExitIntent, now: datetime) -> None:
+        if position.exit is not None or position.state is None:
+            return
+        contract = position.contract
+        key = correlation_id(intent.tag, f"{self.setup.run_tag}{self.order_number:04d}")
+        self.order_number += 1
+        position.exit, position.exit_key = intent, key
+        self.journal.order(OrderRecord(key, intent.tag, now, "SELL", contract.security_id,
+                                       contract.symbol, position.filled_qty,
+                                       intent.trigger_price, "exit", intent.reason.value))
+        self.journal.decision(DecisionRecord(now, "exit", True, intent.tag, "",
+                                             contract.security_id, contract.symbol))
+        self.sell(data=position.slot, size=position.filled_qty, exectype=bt.Order.Market,
+                  correlation_id=key, submit_ns=ns_from_utc(now))
+
+    # -- fills -------------------------------------------------------------------------------
+    def _on_fill(self, order: bt.Order, key: str) -> None:
+        position = next((p for p in self.book.positions.values()
+                         if key in (p.key, p.exit_key)), None)
+        if position is None:
+            log.error("fill for unknown order %s", key)
+            return
+        bit = order.executed.exbits[-1] if order.executed.exbits else None
+        size = abs(int(bit.size)) if bit is not None else abs(int(order.executed.size))
+        price = bit.price if bit is not None else order.executed.price
+        charges = float(getattr(order.executed, "charges", None).total
+                        if getattr(order.executed, "charges", None) else order.executed.comm)
+        when = utc_from_ns(position.slot.ts_ns())
+        side = "BUY" if order.isbuy() else "SELL"
+        self.journal.fill(FillRecord(key, when, position.contract.security_id, side, price,
+                                     size, charges))
+        self.journal.order_update(OrderUpdateRecord(
+            key, when, "TRADED" if order.status == order.Completed else "PART_TRADED"))
+        if order.isbuy():
+            self._entry_filled(position, price, size, charges, when)
+        else:
+            self._exit_filled(position, price, size, charges, when, order)
+
+    def _entry_filled(self, position: HeldPosition, price: float, size: int, charges: float,
+                      when: datetime) -> None:
+        position.filled_qty += size
+        position.entry_cost += price * size
+        position.entry_charges += charges
+        position.entry_at = position.entry_at or when
+        if position.state is None:
+            position.state = exit_rules.PositionState.opened(
+                position.contract.security_id, position.filled_qty, price, when)
+        else:
+            position.state = exit_rules.PositionState(
+                position.state.security_id, position.filled_qty, position.entry_price,
+                max(position.state.hwm, price), position.state.breakeven_locked,
+                position.state.entry_time)
+        self._journal_position(position, when, "active")
+
+    def _exit_filled(self, position: HeldPosition, price: float, size: int, charges: float,
+                     when: datetime, order: bt.Order) -> None:
+        position.exit_qty += size
+        position.exit_value += price * size
+        position.exit_charges += charges
+        position.exit_at = when
+        if order.status != order.Completed:
+            return
+        self._close(position, when)
+
+    def _close(self, position: HeldPosition, when: datetime) -> None:
+        trade = trade_record(position, self.market.day)
+        self.book.realised += trade.net_pnl
+        self.book.charges += trade.charges
+        self.book.trades += 1
+        self.book.last_exit_at[position.contract.security_id] = when
+        self.book.remove(position.key)
+        self._journal_position(position, when, "exited")
+        self.journal.trade(trade)
+        position.slot.release()
+
+    def _on_dead_order(self, order: bt.Order, key: str) -> None:
+        position = next((p for p in self.book.positions.values() if p.key == key), None)
+        if position is not None and position.state is None:
+            self.book.remove(key)
+            position.slot.release()
+            now = utc_from_ns(order.info.get("submit_ns", 0))
+            self._journal_position(position, now, "cancelled")
+        elif position is not None and position.exit_key == key:
+            position.exit, position.exit_key = None, ""  # the next tick re-raises the exit
+
+    def _settle_at_end(self, position: HeldPosition) -> None:
+        if position.state is None or not position.filled_qty or math.isnan(position.mark):
+            self.book.remove(position.key)
+            return
+        now = position.exit_at or position.state.entry_time
+        position.exit = exit_rules.forced_exits([position.state], ExitReason.END_OF_DATA,
+                                                self.setup.exits)[0]
+        position.exit_qty, position.exit_value = position.filled_qty, (
+            position.mark * position.filled_qty)
+        self._close(position, now)
+
+    def _journal_position(self, position: HeldPosition, now: datetime, status: str) -> None:
+        state = position.state
+        self.journal.position(PositionRecord(
+            position.key, now, status, position.contract.security_id, position.contract.symbol,
+            position.filled_qty or position.ordered_qty,
+            None if state is None else position.entry_price,
+            None if state is None else state.hwm,
+            False if state is None else state.breakeven_locked,
+            position.exit.tag if position.exit is not None and status == "exited" else ""))
