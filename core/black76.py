@@ -93,6 +93,29 @@ def implied_vol(option_price: float, forward: float, strike: float, t_years: flo
     return 0.5 * (low + high)
 
 
+def implied_vols(prices: ArrayLike, forward: float, strikes: ArrayLike, t_years: float,
+                 rate: float, is_call: ArrayLike, low: float = 1e-4,
+                 high: float = 5.0) -> NDArray[np.float64]:
+    """:func:`implied_vol` for many options at once (one vectorised bisection); NaN where
+    no volatility in ``[low, high]`` reproduces the price."""
+    px = np.asarray(prices, dtype=float)
+    k = np.broadcast_to(np.asarray(strikes, dtype=float), px.shape)
+    call = np.broadcast_to(np.asarray(is_call, dtype=bool), px.shape)
+    if t_years <= MIN_T_YEARS:
+        return np.full(px.shape, np.nan)
+    lo = np.full(px.shape, low)
+    hi = np.full(px.shape, high)
+    solvable = (np.isfinite(px) & (px > 0)
+                & (price(forward, k, t_years, lo, rate, call) <= px)
+                & (price(forward, k, t_years, hi, rate, call) >= px))
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        above = price(forward, k, t_years, mid, rate, call) > px
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid)
+    return np.where(solvable, 0.5 * (lo + hi), np.nan)
+
+
 def implied_forward(call_price: float, put_price: float, strike: float, t_years: float,
                     rate: float) -> float:
     """Forward from put-call parity: C - P = e^{-rT} (F - K)."""

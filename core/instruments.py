@@ -13,10 +13,13 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from core.calendar import TradingCalendar
-from core.config import IndexConfig
 from core.errors import ConfigError, MalformedDataError
+
+if TYPE_CHECKING:  # the pure logic imports this module; keep Hydra and the calendar out
+    from core.calendar import TradingCalendar
+    from core.config import IndexConfig
 
 _WEEKDAYS = {"MON": 0, "TUE": 1, "WED": 2, "THU": 3, "FRI": 4}
 # Expiries are searched this far ahead; monthly contracts are never further away.

@@ -110,6 +110,14 @@ class SlotFeed(bt.feed.DataBase):
     def series(self) -> QuoteSeries | None:
         return self._series
 
+    def next(self, datamaster: object = None, ticks: bool = True) -> bool | None:
+        # An idle slot answers without touching its lines: backtrader would otherwise
+        # forward and roll back every line of every idle slot on every bar of the day.
+        idle = self._series is None or self._i + 1 >= len(self._series)
+        if idle and len(self) >= self.buflen():
+            return False if self._clock_done() else None
+        return super().next(datamaster, ticks)
+
     def _load(self) -> bool | None:
         series = self._series
         if series is None or self._i + 1 >= len(series):

@@ -145,3 +145,7 @@ class WatchlistItem(Base):
 
     def __repr__(self) -> str:
         return f"WatchlistItem({self.segment}:{self.security_id} {self.label})"
+
+
+# Last, so that Base.metadata (what Alembic compares against) always holds the journal tables.
+from core.db import journal_models as journal_models  # noqa: E402

@@ -76,21 +76,34 @@ def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float) -> ChainS
     if all(q.iv is not None and q.delta is not None for q in snapshot.quotes):
         return snapshot
     forward = implied_forward_from_chain(snapshot, t_years, rate)
-    quotes = tuple(_enrich_quote(q, forward, t_years, rate) for q in snapshot.quotes)
+    solved = _solve_missing_ivs(snapshot.quotes, forward, t_years, rate)
+    quotes = tuple(_enrich_quote(q, forward, t_years, rate, iv)
+                   for q, iv in zip(snapshot.quotes, solved, strict=True))
     return replace(snapshot, quotes=quotes)
 
 
-def _enrich_quote(quote: ChainQuote, forward: float, t_years: float, rate: float) -> ChainQuote:
+def _solve_missing_ivs(quotes: tuple[ChainQuote, ...], forward: float, t_years: float,
+                       rate: float) -> list[float | None]:
+    """Implied vols for the quotes that lack one, in one vectorised solve."""
+    prices = [quote_price(q) if q.iv is None else None for q in quotes]
+    wanted = [i for i, value in enumerate(prices) if value is not None]
+    out: list[float | None] = [q.iv for q in quotes]
+    if not wanted:
+        return out
+    vols = black76.implied_vols(
+        [prices[i] for i in wanted], forward, [quotes[i].contract.strike for i in wanted],
+        t_years, rate, [quotes[i].contract.option_type is OptionType.CALL for i in wanted])
+    for i, vol in zip(wanted, vols, strict=True):
+        out[i] = float(vol) if math.isfinite(vol) else None
+    return out
+
+
+def _enrich_quote(quote: ChainQuote, forward: float, t_years: float, rate: float,
+                  iv: float | None) -> ChainQuote:
     if quote.iv is not None and quote.delta is not None:
         return quote
     is_call = quote.contract.option_type is OptionType.CALL
     strike = quote.contract.strike
-    iv = quote.iv
-    if iv is None:
-        value = quote_price(quote)
-        if value is not None:
-            solved = black76.implied_vol(value, forward, strike, t_years, rate, is_call)
-            iv = solved if math.isfinite(solved) else None
     delta = quote.delta
     if delta is None and iv is not None and iv > 0:
         delta = black76.greeks(forward, strike, t_years, iv, rate, is_call).delta

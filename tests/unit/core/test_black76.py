@@ -70,3 +70,15 @@ def test_implied_vol_of_an_impossible_price_is_nan() -> None:
     assert math.isnan(black76.implied_vol(400.0, 24500.0, 24000.0, 1 / 252, 0.065, True))
     assert math.isnan(black76.implied_vol(24100.0, 24500.0, 24000.0, 1 / 252, 0.065, False))
     assert math.isnan(black76.implied_vol(0.0, 24500.0, 24000.0, 1 / 252, 0.065, True))
+
+
+def test_vectorised_implied_vols_match_the_scalar_solver() -> None:
+    strikes = np.array([24000.0, 24300.0, 24500.0, 24800.0, 25200.0])
+    calls = np.array([True, False, True, False, True])
+    vols = np.array([0.18, 0.15, 0.13, 0.14, 0.20])
+    prices = black76.price(24500.0, strikes, 2 / 252, vols, 0.065, calls)
+    prices = np.append(prices, 0.0)  # unsolvable: no price
+    solved = black76.implied_vols(prices, 24500.0, np.append(strikes, 24500.0), 2 / 252, 0.065,
+                                  np.append(calls, True))
+    np.testing.assert_allclose(solved[:-1], vols, atol=1e-10)
+    assert math.isnan(solved[-1])
