@@ -23,12 +23,11 @@ from datetime import date
 import numpy as np
 from scipy.signal import lfilter
 
-from core.calendar import SESSION_MINUTES, TradingCalendar
+from core.calendar import SESSION_MINUTES, TRADING_DAYS_PER_YEAR, TradingCalendar
 from core.clock import NS_PER_SECOND, ns_from_utc
 from core.config import IndexConfig, SimConfig
 from core.errors import ConfigError
 
-TRADING_DAYS_PER_YEAR = 252
 # U-shape of intraday volatility: w(u) = 1 + OPEN_BOOST e^{-u/OPEN_DECAY}
 # + CLOSE_BOOST e^{-(1-u)/CLOSE_DECAY}, u = fraction of the session elapsed.
 OPEN_BOOST, OPEN_DECAY = 1.0, 0.13
@@ -69,6 +68,7 @@ def round_to_tick(values: np.ndarray, tick: float) -> np.ndarray:
 
 
 def tick_decimals(tick: float) -> int:
+    """Decimals needed to write multiples of ``tick`` exactly (0.05 -> 2)."""
     for decimals in range(10):
         if abs(round(tick, decimals) - tick) < 1e-12:
             return decimals

@@ -81,7 +81,7 @@ def build_options(index: IndexConfig, rules: IndexRules, day: date, low: float, 
     last = rules.atm_strike(high) + strikes_each_side * step
     strikes = np.arange(first, last + step / 2, step, dtype=float)
     rows: list[tuple[int, float, bool, int, int]] = []
-    used: set[int] = set()
+    used = {index.security_id}
     expiries = tuple(rules.listed_expiries(day, n_expiries))
     for e, expiry in enumerate(expiries):
         lot = rules.lot_size(expiry)

@@ -19,7 +19,8 @@ def test_defaults_compose_to_spec_values() -> None:
     assert app.mode.name == "backtest"
     assert (app.index.name, app.index.security_id, app.index.strike_step) == ("NIFTY", 13, 50)
     assert (app.risk.sl_pct, app.risk.tp_pct, app.risk.trail_pct) == (0.30, 0.60, 0.03)
-    assert app.risk.breaker_pct == 0.06 and app.risk.time_exit == "15:20"
+    assert app.risk.breaker_pct == 0.06
+    assert app.risk.time_exit == "15:20"
     balanced = app.strategy.presets[app.strategy.validation]
     assert (balanced.adx_min_primary, balanced.adx_min_confirm) == (18.0, 20.0)
     assert [b.up_to for b in app.risk.bands] == [75_000, 150_000, 300_000, None]

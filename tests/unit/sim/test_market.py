@@ -223,6 +223,22 @@ def test_a_contract_keeps_its_security_id_across_days(app, calendar, small) -> N
     assert all(ids_one[s] == ids_two[s] for s in shared)
 
 
+def test_more_expiries_on_request_and_later_ones_cost_more(app, calendar, small) -> None:
+    made = simulate_day(app.index, small, calendar, DAY, n_expiries=2)
+    near, far = IndexRules(app.index, calendar).listed_expiries(DAY, 2)
+    assert (near, far) == (date(2024, 10, 10), date(2024, 10, 17))
+    ts, spot = index_rows(made)
+    atm = IndexRules(app.index, calendar).atm_strike(spot[0])
+    first_ask = {}
+    for c in made.contracts[1:]:
+        if c["strike"] == atm and c["option_type"] == "CE":
+            row = np.flatnonzero(made.ticks["security_id"] == c["security_id"])[0]
+            assert made.ticks["ts"][row] == ts[0]
+            first_ask[c["expiry"]] = made.ticks["ask"][row]
+    assert first_ask.keys() == {near, far}
+    assert first_ask[far] > first_ask[near] * 1.5
+
+
 def test_default_nifty_day_has_a_moderate_chain(full_day) -> None:
     assert 20 <= len(full_day.contracts) - 1 <= 50
     ticked = set(np.unique(full_day.ticks["security_id"]).tolist())
