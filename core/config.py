@@ -75,17 +75,17 @@ class SimConfig:
     strikes_each_side: int = field(default=5, metadata=rng(1, 40))
     regime_minutes: float = field(default=40.0, metadata=rng(1, 375))
     trend_probability: float = field(default=0.5, metadata=rng(0, 1))
-    trend_strength: float = field(default=0.5, metadata=rng(0, 5))
+    trend_strength: float = field(default=1.0, metadata=rng(0, 5))
     jump_per_day: float = field(default=0.5, metadata=rng(0, 20))
     jump_size_sigma: float = field(default=0.004, metadata=rng(0, 0.1))
     smile_curvature: float = field(default=0.8, metadata=rng(0, 10))
     smile_skew: float = field(default=-0.15, metadata=rng(-5, 5))
     base_spread_ticks: int = field(default=1, metadata=rng(1, 100))
-    spread_pct_far: float = field(default=0.02, metadata=rng(0, 0.5))
+    spread_pct_far: float = field(default=0.008, metadata=rng(0, 0.5))
     near_quote_seconds: float = field(default=1.0, metadata=rng(0.1, 600))
     far_quote_seconds: float = field(default=6.0, metadata=rng(0.1, 600))
     risk_free_rate: float = field(default=0.065, metadata=rng(0, 0.5))
-    iv_level: float = field(default=0.13, metadata=rng(0.01, 2.0))
+    iv_level: float = field(default=0.15, metadata=rng(0.01, 2.0))
 
 
 @dataclass
@@ -202,6 +202,8 @@ class BrokerConfig:
     slippage_ticks: int = field(default=0, metadata=rng(0, 100))
     cap_by_top_qty: bool = True
     price_protection_pct: float | None = None  # Dhan's market-as-limit band, e.g. 0.02
+    # Bar backtests have no book: options are quoted price -/+ this many ticks.
+    bar_half_spread_ticks: int = field(default=1, metadata=rng(0, 100))
     charges: ChargesConfig = field(default_factory=ChargesConfig)
 
 

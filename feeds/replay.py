@@ -1,5 +1,8 @@
 """ReplayStore: one catalog day as the strategy sees it (index feed, chain, contract slots).
 
+``source="ticks"`` replays the recorded/simulated quotes; ``source="bars"`` replays the day's
+1m bars as quotes along each bar's path (see :mod:`feeds.bar_book`): same engine, coarser data.
+
 Everything is read once into memory (one day, so memory stays bounded on multi-day runs):
 the day's ticks as a :class:`~feeds.daybook.DayBook` and the index 1m bars, prefixed with
 warm-up bars from earlier sessions so indicators are valid at 09:15.
@@ -17,6 +20,7 @@ from core.calendar import TradingCalendar
 from core.clock import ns_from_utc
 from core.config import IndexConfig
 from core.errors import MissingDataError
+from feeds.bar_book import day_bars, quotes_from_bars
 from feeds.bt_feeds import BarArrayFeed, SlotFeed
 from feeds.catalog import Catalog
 from feeds.daybook import DayBook, QuoteSeries, contracts_from_table, minute_bars
@@ -32,13 +36,18 @@ class ReplayStore:
     """A replayed day: satisfies the strategy's MarketView and builds its feeds."""
 
     def __init__(self, catalog: Catalog, index: IndexConfig, calendar: TradingCalendar,
-                 day: date, warmup_sessions: int) -> None:
+                 day: date, warmup_sessions: int, source: str = "ticks",
+                 bar_half_spread_ticks: int = 1) -> None:
         if not catalog.has_ticks(index.name, day):
             raise MissingDataError(f"no ticks for {index.name} on {day} in {catalog.root}")
         self.underlying = index.name
         self.day = day
         self.calendar = calendar
-        ticks = catalog.read_ticks(index.name, day)
+        if source == "bars":
+            ticks = quotes_from_bars(day_bars(catalog, index, day), index.security_id,
+                                     index.tick_size, bar_half_spread_ticks)
+        else:
+            ticks = catalog.read_ticks(index.name, day)
         rows = catalog.read_contracts(index.name, day).to_pylist()
         contracts = contracts_from_table(rows, index.name)
         if not contracts:

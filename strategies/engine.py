@@ -44,8 +44,13 @@ class DayResult:
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
             day: date, balance: float, journal: JournalSink,
             first_order_number: int = 1) -> DayResult:
-    """Replay one session through the strategy; raises DataError if the day is unusable."""
-    store = ReplayStore(catalog, app.index, calendar, day, app.strategy.warmup_sessions)
+    """Replay one session through the strategy; raises DataError if the day is unusable.
+
+    ``mode=backtest`` replays the day's 1m bars, every other mode its ticks.
+    """
+    source = "bars" if app.mode.name == "backtest" else "ticks"
+    store = ReplayStore(catalog, app.index, calendar, day, app.strategy.warmup_sessions,
+                        source, app.broker.bar_half_spread_ticks)
     cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=False, exactbars=False,
                          quicknotify=True)
     store.add_feeds(cerebro, app.risk.max_positions, app.strategy.confirm_minutes)
