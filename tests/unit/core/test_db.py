@@ -62,10 +62,10 @@ def _nifty_option(instrument_id: int | None) -> Derivative:
 
 def test_migration_creates_tables_and_columns(engine: Engine, db_url: str) -> None:
     inspector = inspect(engine)
-    assert set(inspector.get_table_names()) == {*EXPECTED_COLUMNS, "alembic_version"}
+    assert {*EXPECTED_COLUMNS, "alembic_version"} <= set(inspector.get_table_names())
     for table, columns in EXPECTED_COLUMNS.items():
         assert {column["name"] for column in inspector.get_columns(table)} == columns
-    assert migrate.current_revision(db_url) == migrate.head_revision() == "0001"
+    assert migrate.current_revision(db_url) == migrate.head_revision()
     assert migrate.is_up_to_date(db_url)
 
 
@@ -156,7 +156,7 @@ def test_watchlist_kind_must_be_known(engine: Engine) -> None:
 
 def test_upgrade_twice_is_a_noop_and_downgrade_to_base_drops(db_url: str) -> None:
     migrate.ensure_schema(db_url)
-    assert migrate.current_revision(db_url) == "0001"
+    assert migrate.current_revision(db_url) == migrate.head_revision()
     migrate.downgrade(db_url, "base")
     assert migrate.current_revision(db_url) is None
     engine = make_engine(db_url)
@@ -168,7 +168,7 @@ def test_migrates_from_any_working_directory(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     migrate.upgrade("sqlite:///relative.db")
-    assert migrate.current_revision(f"sqlite:///{tmp_path / 'relative.db'}") == "0001"
+    assert migrate.current_revision(f"sqlite:///{tmp_path / 'relative.db'}") == migrate.head_revision()
 
 
 def test_fresh_database_has_no_revision(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,12 @@ from core.db.engine import make_engine, session_factory
 from core.db.journal_models import DecisionRow, OrderRow
 from core.db.models import Base
 from core.errors import MissingDataError, ReconciliationError
-from reports.journal import Journal, JournalOrder, check_position_transition
+from reports.journal import (
+    Journal,
+    JournalOrder,
+    check_position_transition,
+    describe_code_version,
+)
 from strategies.logic.types import Check
 from strategies.records import (
     DayRecord,
@@ -391,3 +397,22 @@ def test_merge_validates_position_transitions(journal: Journal) -> None:
     with pytest.raises(ReconciliationError, match="illegal transition pending -> exited"):
         journal.merge(RUN, memory)
     assert journal.orders(RUN) == []
+
+
+def test_days_merged_out_of_order_read_back_in_time_order(journal: Journal) -> None:
+    first, second = MemoryJournal(), MemoryJournal()
+    for memory, offset in ((first, 0), (second, 1)):
+        shift = timedelta(days=offset)
+        memory.decision(replace(_decision(0), at=_at(0) + shift))
+        memory.trade(replace(TRADE, day=DAY + shift, entry_at=TRADE.entry_at + shift,
+                             exit_at=TRADE.exit_at + shift))
+        memory.day(replace(DAY_RECORD, day=DAY + shift))
+    journal.merge(RUN, second)
+    journal.merge(RUN, first)
+    assert journal.decisions(RUN) == first.decisions + second.decisions
+    assert journal.trades(RUN) == first.trades + second.trades
+    assert journal.days(RUN) == first.days + second.days
+
+
+def test_code_version_falls_back_to_the_package_version(tmp_path: Path) -> None:
+    assert describe_code_version(tmp_path) == f"optscalp {metadata.version('optscalp')}"
