@@ -168,7 +168,8 @@ def test_migrates_from_any_working_directory(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     migrate.upgrade("sqlite:///relative.db")
-    assert migrate.current_revision(f"sqlite:///{tmp_path / 'relative.db'}") == migrate.head_revision()
+    relative = f"sqlite:///{tmp_path / 'relative.db'}"
+    assert migrate.current_revision(relative) == migrate.head_revision()
 
 
 def test_fresh_database_has_no_revision(tmp_path: Path) -> None:
