@@ -10,7 +10,7 @@ from core.config import AppConfig
 from core.errors import MissingDataError
 from jobs.data_jobs import calendar_for, days_with_warmup, ensure_simulated, run_days
 from strategies.engine import DayResult
-from strategies.records import MemoryJournal, TradeRecord
+from strategies.records import TradeRecord
 
 log = logging.getLogger(__name__)
 
@@ -18,21 +18,25 @@ log = logging.getLogger(__name__)
 def replay(app: AppConfig) -> int:
     """``mode=replay`` (and the default backtest): the strategy over catalog tick days."""
     from feeds.catalog import Catalog
+    from jobs.run_journal import open_run
     from strategies.engine import run_days as run_strategy_days
-    from strategies.setup import build_setup
+    from strategies.setup import build_setup, run_tag_for
 
     calendar = calendar_for(app)
     ensure_simulated(app, days_with_warmup(app, calendar))
     days = run_days(app, calendar)
-    journal = MemoryJournal()
-    setup = build_setup(app, run_tag="r1")
     started = datetime.now(UTC)
-    results = run_strategy_days(app, setup, Catalog(app.data.root), calendar, days, journal,
-                                progress=_progress_printer(len(days)))
-    if not results:
-        raise MissingDataError("no day could be replayed (see the log for why)")
-    print(summary_text(app, results, journal.trades,
-                       (datetime.now(UTC) - started).total_seconds()))
+    with open_run(app, days) as run:
+        print(f"run {run.run_id}: {app.mode.name} {app.index.name} {days[0]}..{days[-1]}")
+        setup = build_setup(app, run_tag=run_tag_for(run.run_id))
+        results = run_strategy_days(app, setup, Catalog(app.data.root), calendar, days,
+                                    run.sink, progress=_progress_printer(len(days)))
+        run.sink.flush()
+        if not results:
+            raise MissingDataError("no day could be replayed (see the log for why)")
+        trades = run.journal.trades(run.run_id)
+        print(summary_text(app, results, trades, (datetime.now(UTC) - started).total_seconds()))
+        print(f"run {run.run_id} journalled in {app.db.url}")
     return 0
 
 

@@ -21,7 +21,7 @@ from strategies.logic.strikes import StrikePick, select_strikes
 from strategies.logic.tags import correlation_id, entry_tag
 from strategies.logic.types import ChainSnapshot, Check, Direction, EntryIntent
 from strategies.records import DecisionRecord
-from strategies.setup import StrategySetup, estimated_charges
+from strategies.setup import StrategySetup, estimated_charges, order_suffix
 
 
 class MarketView(Protocol):
@@ -83,7 +83,7 @@ def _sized(pick: StrikePick, direction: Direction, checks: tuple[Check, ...], ba
     if sizing.lots <= 0:
         return _rejected(now, "entry", f"zero lots: {sizing.reason}", direction, checks, pick)
     tag = entry_tag(contract)
-    unique = f"{setup.run_tag}{order_number:04d}"
+    unique = order_suffix(setup, order_number)
     intent = EntryIntent(contract=contract, lots=sizing.lots, quantity=sizing.quantity,
                          reference_price=price, tag=tag,
                          correlation_id=correlation_id(tag, unique), checks=checks)

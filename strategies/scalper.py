@@ -32,7 +32,7 @@ from strategies.records import (
     OrderUpdateRecord,
     PositionRecord,
 )
-from strategies.setup import StrategySetup
+from strategies.setup import StrategySetup, order_suffix
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ class Scalper(bt.Strategy):
         self.breaker_latched = True
         active = [p for p in self.book.positions.values() if p.active]
         intents = exit_rules.breaker_exits([p.state for p in active if p.state is not None],
-                                           self.setup.exits)
+                                           self.setup.exits,
+                                           {p.contract.security_id: p.mark for p in active})
         day_pnl = self.book.realised + self.book.unrealised()
         self.journal.decision(DecisionRecord(now, "breaker", True,
                                              f"day P&L {day_pnl:.2f} hit the breaker: flatten"))
@@ -226,12 +227,14 @@ class Scalper(bt.Strategy):
         if position.exit is not None or position.state is None:
             return
         contract = position.contract
-        key = correlation_id(intent.tag, f"{self.setup.run_tag}{self.order_number:04d}")
+        key = correlation_id(intent.tag, order_suffix(self.setup, self.order_number))
         self.order_number += 1
         position.exit, position.exit_key = intent, key
+        reference = next((p for p in (intent.trigger_price, position.mark, position.entry_price)
+                          if math.isfinite(p)), 0.0)
         self.journal.order(OrderRecord(key, intent.tag, now, "SELL", contract.security_id,
-                                       contract.symbol, position.filled_qty,
-                                       intent.trigger_price, "exit", intent.reason.value))
+                                       contract.symbol, position.filled_qty, reference, "exit",
+                                       intent.reason.value))
         self.journal.decision(DecisionRecord(now, "exit", True, intent.tag, "",
                                              contract.security_id, contract.symbol))
         self.sell(data=position.slot, size=position.filled_qty, exectype=bt.Order.Market,

@@ -84,6 +84,23 @@ def build_setup(app: AppConfig, run_tag: str) -> StrategySetup:
     )
 
 
+def order_suffix(setup: StrategySetup, order_number: int) -> str:
+    """The unique part of a correlation id: the run's tag and the order's number."""
+    return f"{setup.run_tag}{order_number:05d}"
+
+
+def run_tag_for(run_id: str) -> str:
+    """A <= 7 character tag unique per run id (base 36 of its digits), for correlation ids."""
+    number = int("".join(ch for ch in run_id if ch.isdigit()) or "0")
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
 def estimated_charges(setup: StrategySetup, price: float, lot_size: int,
                       day: date) -> tuple[float, float]:
     """(per lot, fixed) charges of a round trip at ``price``, for the affordability check.
