@@ -93,6 +93,21 @@ def implied_vol(option_price: float, forward: float, strike: float, t_years: flo
     return 0.5 * (low + high)
 
 
+def deltas(forward: float, strikes: ArrayLike, t_years: float, vols: ArrayLike, rate: float,
+           is_call: ArrayLike) -> NDArray[np.float64]:
+    """Discounted Black-76 deltas of many options (``greeks(...).delta``, vectorised)."""
+    k = np.asarray(strikes, dtype=float)
+    v = np.asarray(vols, dtype=float)
+    call = np.asarray(is_call, dtype=bool)
+    if t_years <= MIN_T_YEARS:
+        itm = np.where(call, forward > k, forward < k)
+        return np.where(itm, np.where(call, 1.0, -1.0), 0.0)
+    sig = v * np.sqrt(t_years)
+    d1 = (np.log(forward / k) + 0.5 * sig * sig) / sig
+    disc = np.exp(-rate * t_years)
+    return disc * np.where(call, ndtr(d1), ndtr(d1) - 1.0)
+
+
 def implied_vols(prices: ArrayLike, forward: float, strikes: ArrayLike, t_years: float,
                  rate: float, is_call: ArrayLike, low: float = 1e-4,
                  high: float = 5.0) -> NDArray[np.float64]:

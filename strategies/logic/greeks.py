@@ -77,9 +77,27 @@ def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float) -> ChainS
         return snapshot
     forward = implied_forward_from_chain(snapshot, t_years, rate)
     solved = _solve_missing_ivs(snapshot.quotes, forward, t_years, rate)
-    quotes = tuple(_enrich_quote(q, forward, t_years, rate, iv)
-                   for q, iv in zip(snapshot.quotes, solved, strict=True))
+    solved_deltas = _missing_deltas(snapshot.quotes, solved, forward, t_years, rate)
+    quotes = tuple(q if q.iv is not None and q.delta is not None
+                   else replace(q, iv=iv, delta=delta)
+                   for q, iv, delta in zip(snapshot.quotes, solved, solved_deltas, strict=True))
     return replace(snapshot, quotes=quotes)
+
+
+def _missing_deltas(quotes: tuple[ChainQuote, ...], ivs: list[float | None], forward: float,
+                    t_years: float, rate: float) -> list[float | None]:
+    """Deltas for the quotes that lack one but have a positive IV, in one vectorised call."""
+    out: list[float | None] = [q.delta for q in quotes]
+    wanted = [i for i, q in enumerate(quotes)
+              if q.delta is None and ivs[i] is not None and ivs[i] > 0]  # type: ignore[operator]
+    if not wanted:
+        return out
+    values = black76.deltas(forward, [quotes[i].contract.strike for i in wanted], t_years,
+                            [ivs[i] for i in wanted], rate,
+                            [quotes[i].contract.option_type is OptionType.CALL for i in wanted])
+    for i, value in zip(wanted, values, strict=True):
+        out[i] = float(value)
+    return out
 
 
 def _solve_missing_ivs(quotes: tuple[ChainQuote, ...], forward: float, t_years: float,
@@ -96,15 +114,3 @@ def _solve_missing_ivs(quotes: tuple[ChainQuote, ...], forward: float, t_years: 
     for i, vol in zip(wanted, vols, strict=True):
         out[i] = float(vol) if math.isfinite(vol) else None
     return out
-
-
-def _enrich_quote(quote: ChainQuote, forward: float, t_years: float, rate: float,
-                  iv: float | None) -> ChainQuote:
-    if quote.iv is not None and quote.delta is not None:
-        return quote
-    is_call = quote.contract.option_type is OptionType.CALL
-    strike = quote.contract.strike
-    delta = quote.delta
-    if delta is None and iv is not None and iv > 0:
-        delta = black76.greeks(forward, strike, t_years, iv, rate, is_call).delta
-    return replace(quote, iv=iv, delta=delta)

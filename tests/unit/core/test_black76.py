@@ -82,3 +82,13 @@ def test_vectorised_implied_vols_match_the_scalar_solver() -> None:
                                   np.append(calls, True))
     np.testing.assert_allclose(solved[:-1], vols, atol=1e-10)
     assert math.isnan(solved[-1])
+
+
+def test_vectorised_deltas_match_greeks() -> None:
+    strikes = [24000.0, 24500.0, 25000.0]
+    calls = [True, False, True]
+    vols = [0.2, 0.15, 0.12]
+    got = black76.deltas(24480.0, strikes, 3 / 252, vols, 0.065, calls)
+    want = [black76.greeks(24480.0, k, 3 / 252, v, 0.065, c).delta
+            for k, v, c in zip(strikes, vols, calls, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -1,0 +1,75 @@
+"""A year of 1m bars through the full strategy (``mode=backtest``). Target: under 15 s.
+
+Data: the real NIFTY 2024 1m bars from ../shared/realdata (156 sessions) with options priced
+by the model on that path; without ../shared, 250 synthetic sessions. Preparing the data
+(import, option model, option bars) is timed separately: it happens once per catalog.
+
+    python bench/bench_year_bars.py
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import app_for, peak_rss_mb  # noqa: E402
+from core.calendar import TradingCalendar  # noqa: E402
+from feeds.bar_book import day_bars  # noqa: E402
+from feeds.bars_csv import import_bars_csv  # noqa: E402
+from feeds.catalog import Catalog  # noqa: E402
+from sim.market import write_days  # noqa: E402
+from strategies.engine import run_days  # noqa: E402
+from strategies.records import MemoryJournal  # noqa: E402
+from strategies.setup import build_setup  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "index_1m"
+REAL_CSV = REAL / "NIFTY_2024_1m.csv"
+
+
+def prepare(root: Path) -> tuple[list[date], str, float]:
+    """Fill the catalog; returns (days to run, data description, seconds)."""
+    started = time.perf_counter()
+    app = app_for(root, "sim.tick_seconds=5")
+    calendar = TradingCalendar(app.data.extra_sessions)
+    catalog = Catalog(root)
+    if REAL_CSV.exists():
+        report = import_bars_csv(REAL_CSV, catalog, {"NIFTY": 13})
+        days = [d for _, d in catalog.bar_days("NIFTY")]
+        write_days(catalog, app.index, app.sim, calendar, days, options="model")
+        described = f"real NIFTY 1m bars ({report.days_written} sessions), modelled options"
+    else:
+        days = calendar.sessions(date(2024, 1, 1), date(2024, 12, 31))
+        write_days(catalog, app.index, app.sim, calendar, days)
+        described = f"{len(days)} synthetic sessions (../shared absent)"
+    for day in days:
+        day_bars(catalog, app.index, day)  # cache option bars, as a first backtest would
+    return days[1:], described, time.perf_counter() - started
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        days, described, prep_s = prepare(root)
+        app = app_for(root, "mode=backtest", "sim.tick_seconds=5")
+        calendar = TradingCalendar(app.data.extra_sessions)
+        journal = MemoryJournal()
+        started = time.perf_counter()
+        results = run_days(app, build_setup(app, "y1"), Catalog(root), calendar, days, journal)
+        elapsed = time.perf_counter() - started
+    per_day = elapsed / max(len(results), 1)
+    print(f"data: {described}; prepared in {prep_s:.1f} s (once per catalog)")
+    print(f"backtest: {len(results)} days, {len(journal.trades)} trades, "
+          f"{len(journal.decisions)} decisions in {elapsed:.1f} s ({1000 * per_day:.0f} ms/day)")
+    print(f"a 250-day year at this rate: {250 * per_day:.1f} s (target < 15 s, ratio "
+          f"{250 * per_day / 15:.2f}); peak RSS {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
