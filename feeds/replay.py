@@ -55,9 +55,10 @@ class ReplayStore:
         self.book = DayBook(index.name, day, index.security_id, ticks, contracts,
                             index.strike_step)
         self.session_open_ns = ns_from_utc(calendar.session_bounds(day)[0])
-        today = minute_bars(self.book.index, self.session_open_ns)
-        warmup = self._warmup_bars(catalog, index, warmup_sessions)
-        self.index_bars = {k: np.concatenate([warmup[k], today[k]]) for k in _BAR_KEYS}
+        # Warm-up bars go straight to the strategy's indicators (see Scalper); only the
+        # session's own bars go through backtrader, which halves the bars it handles.
+        self.index_bars = minute_bars(self.book.index, self.session_open_ns)
+        self.warmup_bars = self._warmup_bars(catalog, index, warmup_sessions)
         self.clock_feed: BarArrayFeed | None = None
 
     # -- MarketView --------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
 
     cerebro.setbroker(SimBroker(balance, params_for, setup.schedule, app.index.exchange, day))
     cerebro.addstrategy(Scalper, setup=setup, market=store, journal=journal,
-                        session_open_ns=store.session_open_ns,
+                        session_open_ns=store.session_open_ns, warmup=store.warmup_bars,
                         first_order_number=first_order_number)
     strategy = cerebro.run()[0]
     broker = cerebro.getbroker()

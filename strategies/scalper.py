@@ -19,7 +19,7 @@ from core.clock import ns_from_utc, utc_from_ns
 from strategies.entries import MarketView, plan_entry
 from strategies.logic import exits as exit_rules
 from strategies.logic.guard import GuardState
-from strategies.logic.indicators import AdxState, SupertrendState
+from strategies.logic.indicators import AdxState, SupertrendState, resample_ohlc
 from strategies.logic.signal import TimeframeReading, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import EntryIntent, ExitIntent, ExitReason
@@ -49,8 +49,7 @@ class _Timeframe:
         self.reading = TimeframeReading(math.nan, math.nan, math.nan, math.nan)
         self.seen = 0
 
-    def update(self, data: bt.DataBase) -> None:
-        high, low, close = data.high[0], data.low[0], data.close[0]
+    def update(self, high: float, low: float, close: float) -> None:
         line, direction = self.supertrend.update(high, low, close)
         adx, _, _ = self.adx.update(high, low, close)
         self.reading = TimeframeReading(close, line, direction, adx)
@@ -62,6 +61,7 @@ class Scalper(bt.Strategy):
         ("market", None),  # MarketView of the day
         ("journal", None),  # JournalSink
         ("session_open_ns", 0),  # bars closing at or before this are warm-up
+        ("warmup", None),  # earlier sessions' 1m bars (ts = bar start), fed to the indicators
         ("first_order_number", 1),
     )
 
@@ -80,6 +80,22 @@ class Scalper(bt.Strategy):
         self._slot_seen = {id(s): 0 for s in self.slots}
         self._closes: list[float] = []
         self._days: list[int] = []
+        if self.p.warmup is not None:
+            self._warm_up(self.p.warmup)
+
+    def _warm_up(self, bars: dict[str, np.ndarray]) -> None:
+        """Prime both timeframes with earlier sessions' bars, as if they had been replayed."""
+        if not len(bars["ts"]):
+            return
+        for high, low, close in zip(bars["high"], bars["low"], bars["close"], strict=True):
+            self.tf1.update(float(high), float(low), float(close))
+        self._closes.extend(float(c) for c in bars["close"])
+        self._days.extend(((np.asarray(bars["ts"]) + _IST_OFFSET_NS) // _NS_PER_DAY).tolist())
+        confirm = resample_ohlc(np.asarray(bars["ts"]), bars["open"], bars["high"], bars["low"],
+                                bars["close"], self.setup.confirm_minutes)
+        for high, low, close in zip(confirm["high"], confirm["low"], confirm["close"],
+                                    strict=True):
+            self.tf5.update(float(high), float(low), float(close))
 
     # -- backtrader hooks -------------------------------------------------------------------
     def start(self) -> None:
@@ -91,7 +107,7 @@ class Scalper(bt.Strategy):
     def next(self) -> None:
         if len(self.confirm) > self.tf5.seen:
             self.tf5.seen = len(self.confirm)
-            self.tf5.update(self.confirm)
+            self.tf5.update(self.confirm.high[0], self.confirm.low[0], self.confirm.close[0])
         for slot in self.slots:
             if slot.bound and len(slot) > self._slot_seen[id(slot)]:
                 self._slot_seen[id(slot)] = len(slot)
@@ -118,7 +134,8 @@ class Scalper(bt.Strategy):
     # -- entries -----------------------------------------------------------------------------
     def _on_primary_bar(self) -> None:
         now_ns = self.primary.close_ts_ns()
-        self.tf1.update(self.primary)
+        bar = self.primary
+        self.tf1.update(bar.high[0], bar.low[0], bar.close[0])
         self._closes.append(self.primary.close[0])
         self._days.append((now_ns + _IST_OFFSET_NS) // _NS_PER_DAY)
         if now_ns <= self.p.session_open_ns:

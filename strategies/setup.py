@@ -34,6 +34,7 @@ class StrategySetup:
     guard: GuardParams
     sizing: SizingParams
     exits: ExitParams
+    confirm_minutes: int
     supertrend_period: int
     supertrend_multiplier: float
     adx_period: int
@@ -72,6 +73,7 @@ def build_setup(app: AppConfig, run_tag: str) -> StrategySetup:
             breakeven_trigger_pct=risk.breakeven_trigger_pct, trail_pct=risk.trail_pct,
             time_exit=parse_hhmm(risk.time_exit), breaker_pct=risk.breaker_pct,
             exit_price=risk.exit_price),
+        confirm_minutes=strategy.confirm_minutes,
         supertrend_period=strategy.supertrend_period,
         supertrend_multiplier=strategy.supertrend_multiplier,
         adx_period=strategy.adx_period,
