@@ -1,7 +1,8 @@
 """SimBroker: the backtest/replay broker, a bt.BrokerBase over the shared fill model.
 
-Market orders fill against the *next* quote of the order's own feed (a contract slot) at or
-after ``submit time + latency``: buys at the ask, sells at the bid, capped by top-of-book
+Market orders fill against the *next* delivered quote of the order's own feed (a contract
+slot), strictly after the submit time and at or after ``submit time + latency``, never a quote
+backtrader loaded ahead of the clock: buys at the ask, sells at the bid, capped by top-of-book
 quantity (the rest stays working). Only the feed that ticked is looked at, and positions are
 revalued only when their own contract ticks, so the broker's cost does not grow with the
 number of feeds. Charges come from the dated Indian schedule, per executed order.
@@ -121,9 +122,13 @@ class SimBroker(bt.BrokerBase):
             data = order.data
             if not isinstance(data, SlotFeed) or not data.bound or data.series is None:
                 continue
+            if data.quote_index() < 0:
+                continue
             ts = data.ts_ns()
             params = self._fill_params(data)
-            if ts < self._submit_ns[order.ref] + int(params.latency_ms * _NS_PER_MS):
+            submit_ns = self._submit_ns[order.ref]
+            # Strictly after the order: the quote it was decided on is not the next quote.
+            if ts <= submit_ns or ts < submit_ns + int(params.latency_ms * _NS_PER_MS):
                 continue
             self._try_fill(order, data, ts, params)
         self._mark_ticked()

@@ -70,6 +70,11 @@ class SlotFeed(bt.feed.DataBase):
     ``bind`` starts the stream strictly after the bind time (the strategy decided on what
     it had seen; the next quote is the first one it can trade on). ``release`` silences the
     slot. Once the clock feed is exhausted the slot reports the end of data.
+
+    backtrader loads a feed's next bar before it knows whether the bar is due, and rolls the
+    lines back (keeping the bar buffered) when another feed is earlier. ``quote_index`` and
+    ``ts_ns`` therefore name the last *delivered* quote, never one loaded ahead of the clock,
+    and ``release`` drops a buffered bar so it cannot reach the next bound contract.
     """
 
     lines = ("bid", "ask", "bid_qty", "ask_qty")
@@ -98,13 +103,21 @@ class SlotFeed(bt.feed.DataBase):
     def release(self) -> None:
         self.contract = None
         self._series = None
+        if self._loaded_ahead():
+            for line in self.lines:
+                line.array.pop()
+
+    def _loaded_ahead(self) -> bool:
+        return len(self) < self.buflen()
 
     def ts_ns(self) -> int:
+        """Time of the last delivered quote (or of the last one before the bind time)."""
         assert self._series is not None
-        return int(self._series.ts[self._i])
+        return int(self._series.ts[self.quote_index()])
 
     def quote_index(self) -> int:
-        return self._i
+        """Index in the series of the last delivered quote; -1 if there is none."""
+        return self._i - 1 if self._loaded_ahead() else self._i
 
     @property
     def series(self) -> QuoteSeries | None:
