@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import date
 
 import backtrader as bt
+import numpy as np
 from backtrader.order import BuyOrder, Order, SellOrder
 
 from brokers.charges import ChargeSchedule, order_charges
@@ -39,8 +40,10 @@ class SimBroker(bt.BrokerBase):
     """Fills slot orders on the slot's own quotes; see the module docstring."""
 
     def __init__(self, cash: float, fill_params: Callable[[SlotFeed], FillParams],
-                 schedule: ChargeSchedule, exchange: str, trade_date: date) -> None:
+                 schedule: ChargeSchedule, exchange: str, trade_date: date,
+                 fill_on_decision_quote: bool = False) -> None:
         super().__init__()
+        self.fill_on_decision_quote = fill_on_decision_quote
         self.startingcash = cash
         self.cash = cash
         self._fill_params = fill_params
@@ -122,24 +125,35 @@ class SimBroker(bt.BrokerBase):
             data = order.data
             if not isinstance(data, SlotFeed) or not data.bound or data.series is None:
                 continue
-            if data.quote_index() < 0:
-                continue
-            ts = data.ts_ns()
-            params = self._fill_params(data)
-            submit_ns = self._submit_ns[order.ref]
-            # Strictly after the order: the quote it was decided on is not the next quote.
-            if ts <= submit_ns or ts < submit_ns + int(params.latency_ms * _NS_PER_MS):
-                continue
-            self._try_fill(order, data, ts, params)
+            index = self._fill_index(order, data)
+            if index is not None:
+                self._try_fill(order, data, index, self._fill_params(data))
         self._mark_ticked()
 
-    def _try_fill(self, order: Order, data: SlotFeed, ts: int, params: FillParams) -> None:
+    def _fill_index(self, order: Order, data: SlotFeed) -> int | None:
+        """The delivered quote this order may fill on now, if any.
+
+        Ticks: the first quote strictly after the order (the one it was decided on is
+        history) and at or after submit + latency. Bars (``fill_on_decision_quote``): the
+        quote the order was decided on may fill it, since a bar's path points are not
+        separate market moments (a stop seen at the bar's low fills at that low).
+        """
         series = data.series
         assert series is not None
-        i = data.quote_index()
-        if self._tried.get(order.ref) == i:
-            return  # this quote was already tried for this order
+        submit_ns = self._submit_ns[order.ref]
+        latency_ns = int(self._fill_params(data).latency_ms * _NS_PER_MS)
+        start = submit_ns + latency_ns
+        if not self.fill_on_decision_quote:
+            start = max(start, submit_ns + 1)
+        first = int(np.searchsorted(series.ts, start, side="left"))
+        candidate = max(first, self._tried.get(order.ref, -1) + 1)
+        return candidate if candidate <= data.quote_index() else None
+
+    def _try_fill(self, order: Order, data: SlotFeed, i: int, params: FillParams) -> None:
+        series = data.series
+        assert series is not None
         self._tried[order.ref] = i
+        ts = int(series.ts[i])
         quote = Quote(ts_ns=ts, ltp=float(series.ltp[i]), bid=float(series.bid[i]),
                       ask=float(series.ask[i]), bid_qty=float(series.bid_qty[i]),
                       ask_qty=float(series.ask_qty[i]))
@@ -147,9 +161,10 @@ class SimBroker(bt.BrokerBase):
         fill = fill_market(side, int(abs(order.executed.remsize)), quote, params)
         if fill is None:
             return
-        self._execute(order, fill.price, fill.quantity, data)
+        self._execute(order, fill.price, fill.quantity, data, ts)
 
-    def _execute(self, order: Order, price: float, quantity: int, data: SlotFeed) -> None:
+    def _execute(self, order: Order, price: float, quantity: int, data: SlotFeed,
+                 ts_ns: int) -> None:
         size = quantity if order.isbuy() else -quantity
         position = self.positions[data]
         old_price = position.price
@@ -163,10 +178,11 @@ class SimBroker(bt.BrokerBase):
         self.cash -= size * price + comm
         closed_comm = comm * abs(closed) / quantity
         opened_comm = comm - closed_comm
-        order.execute(data.datetime[0], size, price, closed, abs(closed) * old_price,
+        order.execute(bt_num(ts_ns).item(), size, price, closed, abs(closed) * old_price,
                       closed_comm, opened, abs(opened) * price, opened_comm, 0.0, pnl,
                       psize, pprice)
         order.executed.charges = charges
+        order.executed.fill_ts_ns = ts_ns  # the quote it filled on, exact
         if order.executed.remsize:
             order.partial()
         else:

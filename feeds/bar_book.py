@@ -4,8 +4,11 @@ Bar backtests run the same strategy, store and broker as tick replays; only the 
 differ. Each 1m bar becomes four quotes inside its minute, at +1 s (open), +20 s (low),
 +40 s (high) and +59 s (close): the low before the high is the pessimistic path for an
 option *buyer* (stops are tested before targets). Options get a bid/ask of the price
--/+ ``half_spread_ticks`` ticks, since bars carry no book; the index gets none. Orders then
-fill on the next of these quotes, exactly as on ticks.
+-/+ ``half_spread_ticks`` ticks, since bars carry no book; the index gets none. An order
+decided on one of these points fills on that point (SimBroker ``fill_on_decision_quote``):
+a stop seen at a bar's low fills at the low less the half spread, never at the high that
+follows it in the path; an entry decided at a bar close fills at the next bar's open plus the
+half spread.
 
 Option bars are derived once from a day's ticks (when the catalog has them) and cached in
 the bars partition next to the index bars, so a year of bar backtests reads ~8k rows a day

@@ -59,7 +59,8 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
     def params_for(_slot: object) -> FillParams:
         return fill_params
 
-    cerebro.setbroker(SimBroker(balance, params_for, setup.schedule, app.index.exchange, day))
+    cerebro.setbroker(SimBroker(balance, params_for, setup.schedule, app.index.exchange, day,
+                                fill_on_decision_quote=source == "bars"))
     cerebro.addstrategy(Scalper, setup=setup, market=store, journal=journal,
                         session_open_ns=store.session_open_ns, warmup=store.warmup_bars,
                         first_order_number=first_order_number)

@@ -269,7 +269,7 @@ class Scalper(bt.Strategy):
         price = bit.price if bit is not None else order.executed.price
         charges = float(getattr(order.executed, "charges", None).total
                         if getattr(order.executed, "charges", None) else order.executed.comm)
-        when = utc_from_ns(position.slot.ts_ns())
+        when = utc_from_ns(getattr(order.executed, "fill_ts_ns", None) or position.slot.ts_ns())
         side = "BUY" if order.isbuy() else "SELL"
         self.journal.fill(FillRecord(key, when, position.contract.security_id, side, price,
                                      size, charges))

@@ -1,0 +1,74 @@
+"""Bar mode (``mode=backtest``): the same engine on 1m bars, with the documented OHLC rules.
+
+A bar becomes quotes at +1 s (open), +20 s (low), +40 s (high), +59 s (close), quoted -/+ one
+tick; an order decided on one of those points fills on it. So a stop seen at a bar's low
+fills at that low, never at the high that follows it in the path (which would flatter a
+buyer). Entries fill at the next bar's open plus the half spread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.calendar import TradingCalendar
+from core.config_check import compose_config
+from feeds.catalog import Catalog
+from strategies.engine import run_days
+from strategies.records import MemoryJournal
+from strategies.setup import build_setup
+from tests.integration.scenario import (
+    BASE_OVERRIDES,
+    DAY,
+    Scenario,
+    at,
+    check_journal,
+    option,
+    ramp,
+    steps,
+    write_scenario,
+)
+
+# The premium dips to 100 for one second at 10:00:20 and is back at 150 at 10:00:21.
+DIP = steps(("09:15", 150.0), ("10:00:20", 100.0), ("10:00:21", 150.0))
+SCENARIO = Scenario(index=ramp(("09:15", 24490.0), ("15:29:59", 24510.0)),
+                    options=[option(1001, 24500, DIP)])
+
+
+def run(root: Path, mode: str) -> MemoryJournal:
+    overrides = [o for o in BASE_OVERRIDES if not o.startswith("mode=")]
+    app = compose_config([f"data.root={root}", f"mode={mode}", *overrides,
+                          "risk.cooldown_s=86400"])
+    journal = MemoryJournal()
+    run_days(app, build_setup(app, "bm"), Catalog(root), TradingCalendar(), [DAY], journal)
+    check_journal(journal)
+    return journal
+
+
+def test_bar_mode_fills_a_stop_at_the_bars_low(tmp_path: Path) -> None:
+    write_scenario(tmp_path, SCENARIO)
+    journal = run(tmp_path, "backtest")
+    assert len(journal.trades) == 1
+    trade = journal.trades[0]
+    assert (trade.entry_at, trade.entry_price) == (at("09:16:01"), 150.05)  # next bar's open
+    assert (trade.exit_at, trade.exit_price) == (at("10:00:20"), 99.95)  # the low, less a tick
+    assert trade.exit_tag == "stop_loss_30pct"
+
+
+def test_tick_mode_fills_the_same_stop_on_the_next_quote(tmp_path: Path) -> None:
+    write_scenario(tmp_path, SCENARIO)
+    journal = run(tmp_path, "replay")
+    assert len(journal.trades) == 1
+    trade = journal.trades[0]
+    assert (trade.entry_at, trade.entry_price) == (at("09:16:05"), 150.05)
+    assert (trade.exit_at, trade.exit_price) == (at("10:00:21"), 149.95)  # it had recovered
+    assert trade.exit_tag == "stop_loss_30pct"
+
+
+def test_bar_mode_caches_option_bars_next_to_the_index_bars(tmp_path: Path) -> None:
+    catalog = write_scenario(tmp_path, SCENARIO)
+    run(tmp_path, "backtest")
+    bars = catalog.read_bars("NIFTY", DAY, DAY)
+    assert set(bars["security_id"].tolist()) == {13, 1001}
+    dip = (bars["security_id"] == 1001) & (bars["ts"] == int(at("10:00").timestamp()) * 10**9)
+    assert (bars["open"][dip][0], bars["low"][dip][0], bars["high"][dip][0],
+            bars["close"][dip][0]) == (150.0, 100.0, 150.0, 150.0)
