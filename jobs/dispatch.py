@@ -21,6 +21,9 @@ def _jobs() -> dict[str, Job]:
         "import": data_jobs.import_file,
         "db": data_jobs.migrate,
     }
+    from jobs import report_jobs
+
+    jobs.update(report_jobs.JOBS)
     try:
         from jobs import trading_jobs
     except ImportError:  # the strategy runtime is not built yet

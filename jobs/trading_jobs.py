@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from core.config import AppConfig
 from core.errors import MissingDataError
 from jobs.data_jobs import calendar_for, days_with_warmup, ensure_simulated, run_days
+from jobs.report_jobs import report_after_run
 from strategies.engine import DayResult
 from strategies.records import TradeRecord
 
@@ -37,6 +38,7 @@ def replay(app: AppConfig) -> int:
         trades = run.journal.trades(run.run_id)
         print(summary_text(app, results, trades, (datetime.now(UTC) - started).total_seconds()))
         print(f"run {run.run_id} journalled in {app.db.url}")
+    report_after_run(app, run.run_id)  # after the with: the run is marked finished
     return 0
 
 

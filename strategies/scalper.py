@@ -22,7 +22,7 @@ from strategies.logic.guard import GuardState
 from strategies.logic.indicators import AdxState, SupertrendState, resample_ohlc
 from strategies.logic.signal import TimeframeReading, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
-from strategies.logic.types import EntryIntent, ExitIntent, ExitReason
+from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
 from strategies.positions import HeldPosition, PositionBook, trade_record
 from strategies.records import (
     DecisionRecord,
@@ -143,8 +143,10 @@ class Scalper(bt.Strategy):
         now = utc_from_ns(now_ns)
         self._time_exits(now)
         signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
-        iv = iv_rank(None, (), np.asarray(self._closes), self.setup.iv_rank,
-                     np.asarray(self._days))
+        iv = None
+        if signal.direction is not Direction.AVOID:  # the rank only matters for a signal
+            iv = iv_rank(None, (), np.asarray(self._closes), self.setup.iv_rank,
+                         np.asarray(self._days))
         outcome = plan_entry(signal, iv, self.market, self._guard_state(),
                              self.broker.getcash(), self.setup, now, self.order_number)
         self.journal.decision(outcome.decision)
