@@ -90,3 +90,18 @@ def test_main_replay_in_a_fresh_process_prints_the_same_summary(simulated: tuple
     # The first line ends with the wall time of the run; everything after it is numbers.
     assert printed[start].split(" in ")[0] == expected[0].split(" in ")[0]
     assert printed[start + 1: start + len(expected)] == expected[1:]
+
+
+@pytest.mark.parametrize("mode", ["compounding", "fixed"])
+def test_capital_mode_sets_each_days_starting_balance(
+        simulated: tuple[Path, AppConfig], mode: str) -> None:
+    root, _ = simulated
+    app = compose_config([*overrides(root), f"risk.capital_mode={mode}"])
+    results, _ = replay_once(root, app)
+    assert len(results) == 2
+    assert results[0].start_balance == app.risk.capital
+    assert results[0].end_balance != app.risk.capital  # day 1 traded: the modes differ
+    expected = results[0].end_balance if mode == "compounding" else app.risk.capital
+    assert results[1].start_balance == expected
+    for result in results:  # the breaker is a per-session latch and the day ends flat
+        assert result.end_balance == pytest.approx(result.start_balance + result.realised_pnl)
