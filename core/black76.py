@@ -110,35 +110,49 @@ def deltas(forward: float, strikes: ArrayLike, t_years: float, vols: ArrayLike, 
 
 def implied_vols(prices: ArrayLike, forward: float, strikes: ArrayLike, t_years: float,
                  rate: float, is_call: ArrayLike, low: float = 1e-4,
-                 high: float = 5.0) -> NDArray[np.float64]:
-    """:func:`implied_vol` for many options at once (one vectorised bisection); NaN where
-    no volatility in ``[low, high]`` reproduces the price."""
+                 high: float = 5.0, tolerance: float = 1e-10) -> NDArray[np.float64]:
+    """:func:`implied_vol` for many options at once; NaN where no volatility in
+    ``[low, high]`` reproduces the price.
+
+    Safeguarded Newton: a Newton step on vega from a Brenner-Subrahmanyam start, falling
+    back to bisection of the bracket whenever the step would leave it; converges in a
+    handful of steps instead of bisection's ~45.
+    """
     px = np.asarray(prices, dtype=float)
     k = np.broadcast_to(np.asarray(strikes, dtype=float), px.shape)
     call = np.broadcast_to(np.asarray(is_call, dtype=bool), px.shape)
     if t_years <= MIN_T_YEARS:
         return np.full(px.shape, np.nan)
-    # Invariants of the bisection, computed once: it evaluates 45 prices per option.
     log_fk = np.log(forward / k)
     sqrt_t = np.sqrt(t_years)
     disc = np.exp(-rate * t_years)
     sign = np.where(call, 1.0, -1.0)
 
-    def value(vol: NDArray[np.float64]) -> NDArray[np.float64]:
+    def value_and_vega(vol: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray]:
         sig = vol * sqrt_t
         d1 = (log_fk + 0.5 * sig * sig) / sig
-        return disc * sign * (forward * ndtr(sign * d1) - k * ndtr(sign * (d1 - sig)))
+        value = disc * sign * (forward * ndtr(sign * d1) - k * ndtr(sign * (d1 - sig)))
+        vega = disc * forward * np.exp(-0.5 * d1 * d1) / _SQRT_2PI * sqrt_t
+        return value, vega
 
     lo = np.full(px.shape, low)
     hi = np.full(px.shape, high)
-    solvable = np.isfinite(px) & (px > 0) & (value(lo) <= px) & (value(hi) >= px)
-    # 45 halvings of a 5.0-wide bracket: 1.4e-13 in vol, far below a quote's precision.
-    for _ in range(45):
-        mid = 0.5 * (lo + hi)
-        above = value(mid) > px
-        hi = np.where(above, mid, hi)
-        lo = np.where(above, lo, mid)
-    return np.where(solvable, 0.5 * (lo + hi), np.nan)
+    solvable = (np.isfinite(px) & (px > 0) & (value_and_vega(lo)[0] <= px)
+                & (value_and_vega(hi)[0] >= px))
+    vol = np.clip(np.sqrt(2 * np.pi / t_years) * np.where(np.isfinite(px), px, 0) / forward,
+                  low, high)
+    for _ in range(60):
+        value, vega = value_and_vega(vol)
+        error = value - px
+        if np.all(~solvable | (np.abs(error) <= tolerance * np.maximum(px, 1.0))):
+            break
+        hi = np.where(error > 0, vol, hi)
+        lo = np.where(error > 0, lo, vol)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = vol - error / vega
+        inside = np.isfinite(step) & (step > lo) & (step < hi)
+        vol = np.where(inside, step, 0.5 * (lo + hi))
+    return np.where(solvable, vol, np.nan)
 
 
 def implied_forward(call_price: float, put_price: float, strike: float, t_years: float,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import exchange_calendars as xcals
 import pandas as pd
@@ -54,12 +54,16 @@ class TradingCalendar:
 
     def sessions(self, start: date, end: date) -> list[date]:
         """Trading days in ``[start, end]``, in order."""
+        return list(self._sessions(start, end))
+
+    @lru_cache(maxsize=4096)  # noqa: B019 - the calendar lives as long as the run
+    def _sessions(self, start: date, end: date) -> tuple[date, ...]:
         self._check_covered(start)
         self._check_covered(end)
         regular = self._xcal.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
         days = {ts.date() for ts in regular}
         days.update(d for d in self._extra if start <= d <= end)
-        return sorted(days)
+        return tuple(sorted(days))
 
     def previous_session(self, day: date) -> date:
         """The last trading day strictly before ``day``."""
