@@ -20,6 +20,7 @@ def _jobs() -> dict[str, Job]:
         "simulate": data_jobs.simulate,
         "import": data_jobs.import_file,
         "db": data_jobs.migrate,
+        "emulator": lambda app: __import__("jobs.emulator_jobs").emulator_jobs.emulator(app),
     }
     from jobs import report_jobs
 

@@ -340,7 +340,7 @@ def decode_packet(data: bytes) -> Packet:
         start = _HEADER.size + body.size
         depth = tuple(DepthLevel(*_DEPTH.unpack_from(data, start + i * _DEPTH.size))
                       for i in range(_DEPTH_LEVELS))
-        return FullPacket(segment, security_id, *values, depth=depth)
+        return FullPacket(*(segment, security_id, *values, depth))
     return cls(segment, security_id, *values)
 
 
