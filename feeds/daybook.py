@@ -117,24 +117,31 @@ def _known(value: float) -> float | None:
     return None if math.isnan(value) or value <= 0 else float(value)
 
 
-def _group_by_security(ticks: dict[str, np.ndarray]) -> dict[int, QuoteSeries]:
+def group_by_security(ticks: dict[str, np.ndarray],
+                      columns: Sequence[str]) -> dict[int, dict[str, np.ndarray]]:
+    """``columns`` of a time-sorted tick table split per security id, time order kept.
+
+    One stable argsort for the whole day, then slices: no per-row Python work.
+    """
     ids = np.asarray(ticks["security_id"])
     order = np.argsort(ids, kind="stable")  # stable: time order kept within each id
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
     ends = np.r_[starts[1:], len(order)]
-    columns = {name: np.asarray(ticks[name])[order] for name in _SERIES_COLUMNS}
-    out: dict[int, QuoteSeries] = {}
-    for start, end in zip(starts, ends, strict=True):
-        out[int(sorted_ids[start])] = QuoteSeries(
-            ts=columns["ts"][start:end].astype(np.int64, copy=False),
-            ltp=columns["ltp"][start:end].astype(np.float64, copy=False),
-            bid=columns["bid"][start:end].astype(np.float64, copy=False),
-            ask=columns["ask"][start:end].astype(np.float64, copy=False),
-            bid_qty=columns["bid_qty"][start:end],
-            ask_qty=columns["ask_qty"][start:end],
-            oi=columns["oi"][start:end])
-    return out
+    sorted_columns = {name: np.asarray(ticks[name])[order] for name in columns}
+    return {int(sorted_ids[start]): {name: col[start:end]
+                                     for name, col in sorted_columns.items()}
+            for start, end in zip(starts, ends, strict=True)}
+
+
+def _group_by_security(ticks: dict[str, np.ndarray]) -> dict[int, QuoteSeries]:
+    return {sid: QuoteSeries(
+                ts=cols["ts"].astype(np.int64, copy=False),
+                ltp=cols["ltp"].astype(np.float64, copy=False),
+                bid=cols["bid"].astype(np.float64, copy=False),
+                ask=cols["ask"].astype(np.float64, copy=False),
+                bid_qty=cols["bid_qty"], ask_qty=cols["ask_qty"], oi=cols["oi"])
+            for sid, cols in group_by_security(ticks, _SERIES_COLUMNS).items()}
 
 
 def contracts_from_table(rows: list[dict], underlying: str) -> list[OptionContract]:

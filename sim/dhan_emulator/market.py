@@ -20,6 +20,7 @@ from brokers.fills import Quote
 from core.calendar import TradingCalendar
 from core.errors import MissingDataError
 from feeds.catalog import Catalog
+from feeds.daybook import group_by_security
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +227,8 @@ class EmulatedMarket:
 
 def _group(ticks: dict[str, np.ndarray], previous: dict[int, tuple[float, int]]
            ) -> dict[int, Series]:
-    ids = np.asarray(ticks["security_id"])
-    order = np.argsort(ids, kind="stable")  # stable: time order kept within each id
-    sorted_ids = ids[order]
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    columns = {name: np.asarray(ticks[name])[order] for name in _COLUMNS}
     out: dict[int, Series] = {}
-    for start, end in zip(starts, ends, strict=True):
-        sid = int(sorted_ids[start])
-        cols = {name: col[start:end] for name, col in columns.items()}
+    for sid, cols in group_by_security(ticks, _COLUMNS).items():
         prev_close, prev_oi = previous.get(sid, (float(cols["ltp"][0]), int(cols["oi"][0])))
         out[sid] = Series(cols, prev_close, prev_oi)
     return out
