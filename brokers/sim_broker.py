@@ -193,7 +193,8 @@ class SimBroker(bt.BrokerBase):
 
     def _mark_ticked(self) -> None:
         for data, position in self.positions.items():
-            if position.size and isinstance(data, SlotFeed) and data.bound:
+            # len(data): a position resumed after a restart is held before its first tick
+            if position.size and isinstance(data, SlotFeed) and data.bound and len(data):
                 ltp = data.close[0]
                 if not math.isnan(ltp):
                     self._marks[data] = ltp

@@ -78,3 +78,15 @@ def parse_hhmm(text: str) -> time:
         return time(int(hours), int(minutes))
     except (ValueError, TypeError) as e:
         raise ValueError(f"not an HH:MM time: {text!r}") from e
+
+
+def parse_hhmmss(text: str) -> time:
+    """``"10:30"`` or ``"10:30:15"`` -> a time; raises ValueError naming the text otherwise."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError(text)
+        hours, minutes, *rest = (int(p) for p in parts)
+        return time(hours, minutes, rest[0] if rest else 0)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not an HH:MM[:SS] time: {text!r}") from e

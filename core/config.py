@@ -213,6 +213,34 @@ class LiveConfig:
 
 
 @dataclass
+class PaperConfig:
+    """``mode=paper``: the long-lived runtime (paced replay today, the live feed later)."""
+
+    # Session to replay (ISO date); "" = the last session of data.days.
+    day: str = ""
+    # Resume the latest unfinished paper run of that day (or run.id=...) instead of a new one.
+    resume: bool = True
+    health_port: int = field(default=8765, metadata=rng(0, 65_535))  # 0 = any free port
+    kill_file: str = "${data.root}/paper.kill"
+    kill_release: bool = False  # mode=kill paper.kill_release=true removes the kill file
+    flatten_on_shutdown: bool = False  # SIGINT/SIGTERM: flatten (else keep and resume later)
+    shutdown_timeout_s: float = field(default=30.0, metadata=rng(0, 3600))
+    stale_feed_s: float = field(default=5.0, metadata=rng(0, 3600, lo_open=True))
+    heartbeat_s: float = field(default=0.5, metadata=rng(0.01, 60))
+    watchdog_stall_s: float = field(default=5.0, metadata=rng(0.05, 3600))
+    log_dir: str = "${data.root}/logs"
+    log_max_bytes: int = field(default=10_000_000, metadata=rng(1_000))
+    log_backups: int = field(default=5, metadata=rng(0, 100))
+    decision_batch: int = field(default=1, metadata=rng(1, 10_000))
+    # Stop when replay time reaches HH:MM[:SS] IST ("" = run the session to its end), by
+    # sending this process stop_signal; SIGKILL simulates a crash (tests).
+    stop_at: str = ""
+    stop_signal: str = field(default="SIGTERM", metadata=choice("SIGTERM", "SIGINT", "SIGKILL"))
+    # Test fault: SIGKILL right after the Nth order is journalled, before it is sent (0 = off).
+    kill_after_order: int = field(default=0, metadata=rng(0))
+
+
+@dataclass
 class ReportConfig:
     out_dir: str = "${data.root}/reports"
     enabled: bool = True
@@ -237,6 +265,7 @@ class AppConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     db: DBConfig = field(default_factory=DBConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    paper: PaperConfig = field(default_factory=PaperConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     run: RunConfig = field(default_factory=RunConfig)
 

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from core.clock import parse_hhmm
+from core.clock import parse_hhmm, parse_hhmmss
 from core.config import AppConfig, register_configs
 from core.errors import ConfigError
 
@@ -125,6 +125,7 @@ def _check_cross_fields(app: AppConfig) -> None:
     _check_bands(app)
     _check_dated("index.expiry_rules", [r.from_date for r in app.index.expiry_rules])
     _check_dated("index.lot_sizes", [v.from_date for v in app.index.lot_sizes])
+    _check_paper(app)
     charges = app.broker.charges
     for key, seq in (("stt_sell", charges.stt_sell), ("exchange_nse", charges.exchange_nse),
                      ("exchange_bse", charges.exchange_bse)):
@@ -136,6 +137,20 @@ def _check_hhmm(key: str, text: str) -> None:
         parse_hhmm(text)
     except ValueError as e:
         raise ConfigError(f"{key}={text!r} is not an HH:MM time") from e
+
+
+def _check_paper(app: AppConfig) -> None:
+    paper = app.paper
+    if paper.stop_at:
+        try:
+            parse_hhmmss(paper.stop_at)
+        except ValueError as e:
+            raise ConfigError(f"paper.stop_at={paper.stop_at!r} is not an HH:MM[:SS] time") from e
+    if paper.day:
+        try:
+            date.fromisoformat(paper.day)
+        except ValueError as e:
+            raise ConfigError(f"paper.day={paper.day!r} is not an ISO date (YYYY-MM-DD)") from e
 
 
 def _check_bands(app: AppConfig) -> None:

@@ -31,6 +31,9 @@ def _jobs() -> dict[str, Job]:
         jobs["backtest"] = data_jobs.sample_summary
     else:
         jobs.update(trading_jobs.JOBS)
+        from jobs import paper_jobs
+
+        jobs.update(paper_jobs.JOBS)
     return jobs
 
 

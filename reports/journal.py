@@ -253,6 +253,13 @@ class Journal:
             row.finished_at = finished_at
             row.status = status
 
+    def reopen_run(self, run_id: str) -> None:
+        """Mark a stopped run ``running`` again: a paper/live session resumed after a stop."""
+        with self._sessions.begin() as session:
+            row = _require_run(session, run_id)
+            row.status = "running"
+            row.finished_at = None
+
     def next_run_id(self, prefix_day: date) -> str:
         """``r<YYYYMMDD>-<NNN>``: one more than the highest id journalled for that day."""
         prefix = f"r{prefix_day:%Y%m%d}-"

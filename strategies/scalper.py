@@ -16,11 +16,11 @@ import backtrader as bt
 import numpy as np
 
 from core.clock import ns_from_utc, utc_from_ns
+from core.errors import MissingDataError
 from strategies.entries import MarketView, plan_entry
 from strategies.logic import exits as exit_rules
 from strategies.logic.guard import GuardState
-from strategies.logic.indicators import AdxState, SupertrendState, resample_ohlc
-from strategies.logic.signal import TimeframeReading, evaluate_signal, iv_rank
+from strategies.logic.signal import evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
 from strategies.positions import HeldPosition, PositionBook, trade_record
@@ -32,28 +32,15 @@ from strategies.records import (
     OrderUpdateRecord,
     PositionRecord,
 )
+from strategies.resume import OperatorView, ResumeState
 from strategies.setup import StrategySetup, order_suffix
+from strategies.timeframes import IST_OFFSET_NS, NS_PER_DAY, Timeframe, warm_up
 
 log = logging.getLogger(__name__)
 
-_NS_PER_DAY = 86_400_000_000_000
-_IST_OFFSET_NS = 19_800_000_000_000
-
-
-class _Timeframe:
-    """Incremental Supertrend + ADX of one timeframe and its last reading."""
-
-    def __init__(self, setup: StrategySetup) -> None:
-        self.supertrend = SupertrendState(setup.supertrend_period, setup.supertrend_multiplier)
-        self.adx = AdxState(setup.adx_period)
-        self.reading = TimeframeReading(math.nan, math.nan, math.nan, math.nan)
-        self.seen = 0
-
-    def update(self, high: float, low: float, close: float) -> None:
-        line, direction = self.supertrend.update(high, low, close)
-        adx, _, _ = self.adx.update(high, low, close)
-        self.reading = TimeframeReading(close, line, direction, adx)
-
+# backtrader's end states of an order -> the status Dhan reports.
+_DEAD_STATUS = {bt.Order.Canceled: "CANCELLED", bt.Order.Rejected: "REJECTED",
+                bt.Order.Margin: "REJECTED", bt.Order.Expired: "EXPIRED"}
 
 class Scalper(bt.Strategy):
     params = (
@@ -63,6 +50,9 @@ class Scalper(bt.Strategy):
         ("session_open_ns", 0),  # bars closing at or before this are warm-up
         ("warmup", None),  # earlier sessions' 1m bars (ts = bar start), fed to the indicators
         ("first_order_number", 1),
+        ("resume", None),  # ResumeState: continue a journalled session (restart recovery)
+        ("operator", None),  # OperatorView: kill switch and shutdown (paper/live)
+        ("journal_hwm", False),  # journal every new high-water mark (a restart resumes it)
     )
 
     def __init__(self) -> None:
@@ -71,40 +61,37 @@ class Scalper(bt.Strategy):
         self.journal: JournalSink = self.p.journal
         self.primary, self.confirm = self.datas[0], self.datas[1]
         self.slots = list(self.datas[2:])
-        self.tf1, self.tf5 = _Timeframe(self.setup), _Timeframe(self.setup)
+        self.tf1, self.tf5 = Timeframe(self.setup), Timeframe(self.setup)
         self.book = PositionBook()
         self.order_number = self.p.first_order_number
         self.breaker_latched = False
         self.kill_switch = False
+        self.operator: OperatorView | None = self.p.operator
+        self.entries_blocked = False
+        self._flatten_due: ExitReason | None = None
+        self._now_ns = self.p.session_open_ns  # time of the latest event seen
         self.start_balance = math.nan
         self._slot_seen = {id(s): 0 for s in self.slots}
         self._closes: list[float] = []
         self._days: list[int] = []
         if self.p.warmup is not None:
-            self._warm_up(self.p.warmup)
-
-    def _warm_up(self, bars: dict[str, np.ndarray]) -> None:
-        """Prime both timeframes with earlier sessions' bars, as if they had been replayed."""
-        if not len(bars["ts"]):
-            return
-        for high, low, close in zip(bars["high"], bars["low"], bars["close"], strict=True):
-            self.tf1.update(float(high), float(low), float(close))
-        self._closes.extend(float(c) for c in bars["close"])
-        self._days.extend(((np.asarray(bars["ts"]) + _IST_OFFSET_NS) // _NS_PER_DAY).tolist())
-        confirm = resample_ohlc(np.asarray(bars["ts"]), bars["open"], bars["high"], bars["low"],
-                                bars["close"], self.setup.confirm_minutes)
-        for high, low, close in zip(confirm["high"], confirm["low"], confirm["close"],
-                                    strict=True):
-            self.tf5.update(float(high), float(low), float(close))
+            warm_up(self.tf1, self.tf5, self._closes, self._days, self.p.warmup,
+                    self.setup.confirm_minutes)
 
     # -- backtrader hooks -------------------------------------------------------------------
     def start(self) -> None:
         self.start_balance = self.broker.getcash()
+        if self.p.resume is not None:
+            self._resume(self.p.resume)
+        if self.operator is not None:
+            self.operator.attach(self)
 
     def prenext(self) -> None:
         self.next()  # unbound slots have no bars; the strategy runs from the first bar
 
     def next(self) -> None:
+        if self.operator is not None or self._flatten_due is not None:
+            self._obey_operator()  # first: a kill blocks this step's entry too
         if len(self.confirm) > self.tf5.seen:
             self.tf5.seen = len(self.confirm)
             self.tf5.update(self.confirm.high[0], self.confirm.low[0], self.confirm.close[0])
@@ -121,11 +108,16 @@ class Scalper(bt.Strategy):
         now = utc_from_ns(order.info.get("submit_ns", 0))
         if order.status in (order.Partial, order.Completed):
             self._on_fill(order, key)
-        elif order.status in (order.Canceled, order.Rejected, order.Margin, order.Expired):
-            self.journal.order_update(OrderUpdateRecord(key, now, order.getstatusname().upper()))
+        elif order.status in _DEAD_STATUS:
+            self.journal.order_update(OrderUpdateRecord(
+                key, now, _DEAD_STATUS[order.status], order.info.get("status_detail", "")))
             self._on_dead_order(order, key)
 
     def stop(self) -> None:
+        if self.operator is not None and self.operator.keep_open_on_stop and self.book.positions:
+            log.warning("stopping with %d position(s) kept open for the next start",
+                        len(self.book.positions))
+            return
         for position in list(self.book.positions.values()):
             log.warning("%s still open when the data ended: settled at the last price %.2f",
                         position.contract.symbol, position.mark)
@@ -137,11 +129,14 @@ class Scalper(bt.Strategy):
         bar = self.primary
         self.tf1.update(bar.high[0], bar.low[0], bar.close[0])
         self._closes.append(self.primary.close[0])
-        self._days.append((now_ns + _IST_OFFSET_NS) // _NS_PER_DAY)
+        self._days.append((now_ns + IST_OFFSET_NS) // NS_PER_DAY)
         if now_ns <= self.p.session_open_ns:
             return  # warm-up bar from an earlier session
+        self._now_ns = max(self._now_ns, now_ns)
         now = utc_from_ns(now_ns)
         self._time_exits(now)
+        if self.entries_blocked:
+            return  # shutting down: exits only
         signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
         iv = None
         if signal.direction is not Direction.AVOID:  # the rank only matters for a signal
@@ -193,12 +188,15 @@ class Scalper(bt.Strategy):
         if not position.active:
             return
         assert position.state is not None
-        now = utc_from_ns(slot.ts_ns())
-        before = position.state.breakeven_locked
+        tick_ns = slot.ts_ns()
+        self._now_ns = max(self._now_ns, tick_ns)
+        now = utc_from_ns(tick_ns)
+        before = position.state
         state, intent = exit_rules.on_tick(position.state, slot.close[0], slot.bid[0], now,
                                            self.setup.exits)
         position.state = state
-        if state.breakeven_locked != before:
+        if state.breakeven_locked != before.breakeven_locked or (
+                self.p.journal_hwm and state.hwm != before.hwm):
             self._journal_position(position, now, "active")
         if intent is not None:
             self._exit(position, intent, now)
@@ -224,13 +222,17 @@ class Scalper(bt.Strategy):
                                           self.book.unrealised(), self.setup.exits):
             return
         self.breaker_latched = True
-        active = [p for p in self.book.positions.values() if p.active]
-        intents = exit_rules.breaker_exits([p.state for p in active if p.state is not None],
-                                           self.setup.exits,
-                                           {p.contract.security_id: p.mark for p in active})
         day_pnl = self.book.realised + self.book.unrealised()
-        self.journal.decision(DecisionRecord(now, "breaker", True,
-                                             f"day P&L {day_pnl:.2f} hit the breaker: flatten"))
+        self._flatten(ExitReason.CIRCUIT_BREAKER, now, "breaker",
+                      f"day P&L {day_pnl:.2f} hit the breaker: flatten")
+
+    def _flatten(self, reason: ExitReason, now: datetime, kind: str, text: str) -> None:
+        """Exit every active position with ``reason``; cancel entries not yet filled."""
+        active = [p for p in self.book.positions.values() if p.active]
+        intents = exit_rules.forced_exits([p.state for p in active if p.state is not None],
+                                          reason, self.setup.exits,
+                                          {p.contract.security_id: p.mark for p in active})
+        self.journal.decision(DecisionRecord(now, kind, True, text))
         for intent in intents:
             position = self._position_for(intent, active)
             if position is not None:
@@ -251,12 +253,13 @@ class Scalper(bt.Strategy):
         position.exit, position.exit_key = intent, key
         reference = next((p for p in (intent.trigger_price, position.mark, position.entry_price)
                           if math.isfinite(p)), 0.0)
+        quantity = position.filled_qty - position.exit_qty  # an earlier exit may have sold some
         self.journal.order(OrderRecord(key, intent.tag, now, "SELL", contract.security_id,
-                                       contract.symbol, position.filled_qty, reference, "exit",
+                                       contract.symbol, quantity, reference, "exit",
                                        intent.reason.value))
         self.journal.decision(DecisionRecord(now, "exit", True, intent.tag, "",
                                              contract.security_id, contract.symbol))
-        self.sell(data=position.slot, size=position.filled_qty, exectype=bt.Order.Market,
+        self.sell(data=position.slot, size=quantity, exectype=bt.Order.Market,
                   correlation_id=key, submit_ns=ns_from_utc(now))
 
     # -- fills -------------------------------------------------------------------------------
@@ -339,6 +342,53 @@ class Scalper(bt.Strategy):
         position.exit_qty, position.exit_value = position.filled_qty, (
             position.mark * position.filled_qty)
         self._close(position, now)
+
+    # -- restart and operator -----------------------------------------------------------------
+    def _resume(self, resume: ResumeState) -> None:
+        """Continue a journalled session: re-bind its positions, restore the day's state."""
+        book = self.book
+        book.realised, book.charges, book.trades = resume.realised, resume.charges, resume.trades
+        book.last_exit_at.update(resume.last_exit_at)
+        self.breaker_latched, self.order_number = resume.breaker_latched, resume.next_order_number
+        self.start_balance = resume.start_balance
+        self._now_ns = max(self._now_ns, resume.resume_ns)
+        for adopted in resume.positions:
+            slot = next((s for s in self.slots if not s.bound), None)
+            series = self.market.series(adopted.contract.security_id)
+            if slot is None or series is None:
+                raise MissingDataError(f"cannot resume {adopted.contract.symbol}: "
+                                       f"{'no free slot' if slot is None else 'no quotes'}")
+            slot.bind(adopted.contract, series, resume.resume_ns)
+            self._slot_seen[id(slot)] = len(slot)
+            self.book.add(adopted.held_position(slot))
+            self.broker.adopt_position(slot, adopted.held_qty, adopted.average_price)
+        if resume.breaker_latched and resume.positions:
+            self._flatten_due = ExitReason.CIRCUIT_BREAKER  # its exits died with the process
+
+    def _obey_operator(self) -> None:
+        self._now_ns = max(self._now_ns, self._step_ns())
+        if self._flatten_due is not None:
+            reason, self._flatten_due = self._flatten_due, None
+            self._flatten(reason, utc_from_ns(self._now_ns), reason.value,
+                          f"resumed: flatten ({reason.value})")
+        operator = self.operator
+        if operator is None:
+            return
+        self.entries_blocked = operator.entries_stopped
+        if operator.kill_requested and not self.kill_switch:
+            self.kill_switch = True
+            self._flatten(ExitReason.KILL_SWITCH, utc_from_ns(self._now_ns), "kill",
+                          "operator kill switch: flatten, block entries")
+        elif operator.flatten_requested and any(p.active for p in self.book.positions.values()):
+            self._flatten(ExitReason.SHUTDOWN, utc_from_ns(self._now_ns), "shutdown",
+                          "shutdown: flatten")
+
+    def _step_ns(self) -> int:
+        """Time of the newest item this step delivers (operator actions happen then)."""
+        times = [s.ts_ns() for s in self.slots if s.bound and len(s) > self._slot_seen[id(s)]]
+        if len(self.primary) > self.tf1.seen:
+            times.append(self.primary.close_ts_ns())
+        return max(times, default=self._now_ns)
 
     def _journal_position(self, position: HeldPosition, now: datetime, status: str) -> None:
         state = position.state

@@ -35,6 +35,7 @@ class ExitReason(StrEnum):
     TIME_EXIT = "time_exit"
     CIRCUIT_BREAKER = "circuit_breaker"
     KILL_SWITCH = "kill_switch"
+    SHUTDOWN = "shutdown"  # operator stop with paper.flatten_on_shutdown
     END_OF_DATA = "end_of_data"
 
 

@@ -1,0 +1,39 @@
+"""Paper trading jobs: ``mode=paper`` (the long-lived runtime) and ``mode=kill``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.config import AppConfig
+
+
+def paper(app: AppConfig) -> int:
+    """``mode=paper``: one session on a paced replay of a catalog day, until it ends or stops."""
+    from runtime.supervisor import PaperRuntime
+
+    runtime = PaperRuntime(app)
+    code = runtime.run()
+    print(f"run {runtime.run_id}: paper {app.index.name} {runtime.day} "
+          f"{'finished' if code == 0 else 'failed'}; journalled in {app.db.url}")
+    return code
+
+
+def kill(app: AppConfig) -> int:
+    """``mode=kill``: engage the kill switch of the running paper process (or release it)."""
+    from runtime.controls import engage_kill_file, read_kill_file, release_kill_file
+
+    path = Path(app.paper.kill_file)
+    if app.paper.kill_release:
+        removed = release_kill_file(path)
+        print(f"kill switch released: {path} {'removed' if removed else 'was not there'}; "
+              "the next paper start trades again (a running process stays killed)")
+        return 0
+    if read_kill_file(path) is None:
+        engage_kill_file(path, "cli", "python main.py mode=kill", datetime.now(UTC))
+    print(f"kill switch engaged: {path}; a running paper process flattens and blocks entries "
+          "(release with mode=kill paper.kill_release=true)")
+    return 0
+
+
+JOBS = {"paper": paper, "kill": kill}
