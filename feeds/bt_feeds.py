@@ -15,8 +15,18 @@ import numpy as np
 from core.instruments import OptionContract
 from feeds.daybook import QuoteSeries
 
+_NONE_PRESENTED = np.iinfo(np.int64).max
 _EPOCH_ORDINAL = 719_163.0  # backtrader's date2num of 1970-01-01 00:00 UTC
 _NS_PER_DAY = 86_400e9
+
+
+def earliest_presented(slots: list[SlotFeed]) -> int:
+    """The earliest quote time any slot offers in the current engine step.
+
+    backtrader steps feeds in (timeframe, compression) order, so tick-timeframe slots have
+    made their offer before the minute-bar clock feed asks.
+    """
+    return min((s.presenting_ns for s in slots), default=_NONE_PRESENTED)
 
 
 def bt_num(ts_ns: np.ndarray | int) -> np.ndarray:
@@ -27,8 +37,10 @@ def bt_num(ts_ns: np.ndarray | int) -> np.ndarray:
 class BarArrayFeed(bt.feed.DataBase):
     """OHLC bars from arrays (``ts`` = bar start), delivered at bar close."""
 
-    def __init__(self, bars: dict[str, np.ndarray], bar_ns: int) -> None:
+    def __init__(self, bars: dict[str, np.ndarray], bar_ns: int,
+                 hold: Callable[[], int] | None = None) -> None:
         super().__init__()
+        self._hold = hold
         self._close_ts = np.asarray(bars["ts"], dtype=np.int64) + bar_ns
         self._num = bt_num(self._close_ts)
         self._open = np.asarray(bars["open"], dtype=np.float64)
@@ -36,21 +48,38 @@ class BarArrayFeed(bt.feed.DataBase):
         self._low = np.asarray(bars["low"], dtype=np.float64)
         self._close = np.asarray(bars["close"], dtype=np.float64)
         self._i = -1
-        self.exhausted = False
 
     def start(self) -> None:
         super().start()
         self._i = -1
-        self.exhausted = False
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the last bar has been loaded: nothing later will come from this feed.
+
+        Slots end with it; saying so in the step the last bar loads (not a step later, when a
+        load fails) lets backtrader end through its normal "last bar" path, where the
+        resample clone flushes a partial bar.
+        """
+        return self._i + 1 >= len(self._close_ts)
 
     def close_ts_ns(self) -> int:
         """Close time of the bar the feed is on, exact to the nanosecond."""
         return int(self._close_ts[self._i])
 
+    def next(self, datamaster: object = None, ticks: bool = True) -> bool | None:
+        # backtrader loads every feed's next bar each step and rolls back those that are not
+        # due; the resample clone of this feed would still consume a rolled-back bar, which
+        # drops confirmation bars. So while a slot offers an earlier quote, do not load.
+        if self._hold is not None and len(self) >= self.buflen():
+            upcoming = self._i + 1
+            if upcoming < len(self._close_ts) and self._close_ts[upcoming] > self._hold():
+                return None
+        return super().next(datamaster, ticks)
+
     def _load(self) -> bool:
         i = self._i + 1
         if i >= len(self._num):
-            self.exhausted = True
             return False
         self._i = i
         lines = self.lines
@@ -81,6 +110,8 @@ class SlotFeed(bt.feed.DataBase):
 
     def __init__(self, slot: int, clock_done: Callable[[], bool]) -> None:
         super().__init__()
+        # Time of the quote this slot offers in the current engine step (see BarArrayFeed).
+        self.presenting_ns = _NONE_PRESENTED
         self.slot = slot
         self._clock_done = clock_done
         self.contract: OptionContract | None = None
@@ -126,10 +157,14 @@ class SlotFeed(bt.feed.DataBase):
     def next(self, datamaster: object = None, ticks: bool = True) -> bool | None:
         # An idle slot answers without touching its lines: backtrader would otherwise
         # forward and roll back every line of every idle slot on every bar of the day.
+        self.presenting_ns = _NONE_PRESENTED
         idle = self._series is None or self._i + 1 >= len(self._series)
         if idle and len(self) >= self.buflen():
             return False if self._clock_done() else None
-        return super().next(datamaster, ticks)
+        ret = super().next(datamaster, ticks)
+        if ret and self._series is not None:
+            self.presenting_ns = int(self._series.ts[self._i])
+        return ret
 
     def _load(self) -> bool | None:
         series = self._series

@@ -21,7 +21,7 @@ from core.clock import ns_from_utc
 from core.config import IndexConfig
 from core.errors import MissingDataError
 from feeds.bar_book import day_bars, quotes_from_bars
-from feeds.bt_feeds import BarArrayFeed, SlotFeed
+from feeds.bt_feeds import BarArrayFeed, SlotFeed, earliest_presented
 from feeds.catalog import Catalog
 from feeds.daybook import DayBook, QuoteSeries, contracts_from_table, minute_bars
 from strategies.logic.types import ChainSnapshot
@@ -84,15 +84,17 @@ class ReplayStore:
     # -- feeds -------------------------------------------------------------------------------
     def add_feeds(self, cerebro: bt.Cerebro, slots: int, confirm_minutes: int) -> None:
         """Index 1m bars, backtrader's resample of them to the confirmation timeframe, slots."""
-        feed = BarArrayFeed(self.index_bars, MINUTE_NS, timeframe=bt.TimeFrame.Minutes,
-                            compression=1, name=f"{self.underlying} 1m")
+        slot_feeds = [SlotFeed(k, self._clock_done, timeframe=bt.TimeFrame.Ticks,
+                               name=f"slot{k}") for k in range(slots)]
+        feed = BarArrayFeed(self.index_bars, MINUTE_NS, lambda: earliest_presented(slot_feeds),
+                            timeframe=bt.TimeFrame.Minutes, compression=1,
+                            name=f"{self.underlying} 1m")
         self.clock_feed = feed
         cerebro.adddata(feed)
         cerebro.resampledata(feed, timeframe=bt.TimeFrame.Minutes, compression=confirm_minutes,
                              name=f"{self.underlying} {confirm_minutes}m")
-        for k in range(slots):
-            cerebro.adddata(SlotFeed(k, self._clock_done, timeframe=bt.TimeFrame.Ticks,
-                                     name=f"slot{k}"))
+        for slot in slot_feeds:
+            cerebro.adddata(slot)
 
     def _clock_done(self) -> bool:
         return self.clock_feed is not None and self.clock_feed.exhausted

@@ -39,6 +39,8 @@ class DayResult:
     trades: int
     breaker_tripped: bool
     next_order_number: int
+    primary_bars: int = 0  # session bars the strategy evaluated, per timeframe
+    confirm_bars: int = 0
 
 
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
@@ -70,7 +72,8 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
                        realised_pnl=round(strategy.book.realised, 2),
                        charges=round(strategy.book.charges, 2), trades=strategy.book.trades,
                        breaker_tripped=strategy.breaker_latched,
-                       next_order_number=strategy.order_number)
+                       next_order_number=strategy.order_number,
+                       primary_bars=strategy.tf1.seen, confirm_bars=strategy.tf5.seen)
     journal.day(DayRecord(day, result.start_balance, result.end_balance, result.realised_pnl,
                           result.charges, result.trades, result.breaker_tripped))
     return result

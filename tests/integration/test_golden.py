@@ -280,3 +280,16 @@ def test_exit_fill_waits_for_its_own_quote(tmp_path: Path) -> None:
     assert second_trade.exit_tag == "time_exit_1520"  # never sees the first contract's prices
     [blocked] = decision_at(journal, at("10:01"), "entry")
     assert "max_positions" in failed_checks(blocked)
+
+
+@pytest.mark.parametrize("mode", ["replay", "backtest"])
+def test_every_bar_of_both_timeframes_reaches_the_strategy_while_a_position_is_held(
+        tmp_path: Path, mode: str) -> None:
+    # Held all day: the contract ticks every 5 s between the index bars. backtrader must
+    # still hand the strategy all 375 one-minute and all 75 five-minute bars of the session.
+    quotes = steps(("09:15", 150.0), ("09:16:05", 150.0))
+    scenario = Scenario(index=FLAT_ATM, options=[option(ATM_CE, 24500, quotes)])
+    results, journal = run_scenario(tmp_path, scenario, ONE_TRADE, f"mode={mode}")
+    assert len(journal.trades) == 1
+    assert journal.trades[0].exit_tag == "time_exit_1520"
+    assert (results[0].primary_bars, results[0].confirm_bars) == (375, 75)

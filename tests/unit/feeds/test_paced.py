@@ -13,7 +13,7 @@ import pytest
 
 from core.clock import utc_from_ns
 from core.instruments import OptionContract, OptionType
-from feeds.bt_feeds import BarArrayFeed, SlotFeed
+from feeds.bt_feeds import BarArrayFeed, SlotFeed, earliest_presented
 from feeds.daybook import QuoteSeries
 from feeds.paced import PacedBarFeed, PacedClone, PacedSlotFeed, PaceGate
 from sim.clock import ReplayClock
@@ -69,10 +69,13 @@ class Probe(bt.Strategy):
 def cerebro_with(paced: PaceGate | None) -> tuple[bt.Cerebro, object]:
     cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=False, exactbars=False,
                          quicknotify=True)
-    if paced is None:
-        index = BarArrayFeed(bars(), MINUTE, timeframe=bt.TimeFrame.Minutes, compression=1)
+    if paced is None:  # the backtest replay's feeds, wired as ReplayStore.add_feeds does
+        feeds: dict[str, BarArrayFeed] = {}
+        slot = SlotFeed(0, lambda: feeds["index"].exhausted, timeframe=bt.TimeFrame.Ticks)
+        index = BarArrayFeed(bars(), MINUTE, lambda: earliest_presented([slot]),
+                             timeframe=bt.TimeFrame.Minutes, compression=1)
+        feeds["index"] = index
         clone = index
-        slot = SlotFeed(0, lambda: index.exhausted, timeframe=bt.TimeFrame.Ticks)
     else:
         index = PacedBarFeed(bars(), MINUTE, paced, timeframe=bt.TimeFrame.Minutes,
                              compression=1)
@@ -112,10 +115,6 @@ def test_max_speed_runs_the_live_loop_and_delivers_everything_on_time() -> None:
     assert clock.now() == utc_from_ns(T0 + BARS * MINUTE)  # the clock followed the data
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "backtest replay (plain feeds) drops confirmation bars: the index feed loads its next "
-    "bar ahead of earlier slot quotes and the 5m resample clone consumes it early "
-    "(75 -> 38 5m bars on a synthetic day); paced feeds release one instant per step"))
 def test_plain_replay_takes_the_same_steps_as_max_speed() -> None:
     plain, _ = cerebro_with(None)
     assert plain.run()[0].steps == max_speed_steps()[0]
