@@ -244,6 +244,30 @@ class PaperConfig:
 class ReportConfig:
     out_dir: str = "${data.root}/reports"
     enabled: bool = True
+    max_day_charts: int = field(default=10, metadata=rng(0, 1000))
+    max_trade_charts: int = field(default=40, metadata=rng(0, 10_000))
+
+
+@dataclass
+class EmulatorConfig:
+    """``mode=emulator``: the local DhanHQ v2 server and its fault knobs at start.
+
+    The knobs have the names POST /admin/faults takes, so a rehearsal can start faulty:
+    ``emulator.storm_requests=20 emulator.fail_status={positions:503}``.
+    """
+
+    port: int = field(default=0, metadata=rng(0, 65_535))  # 0 = a free port
+    client_id: str = "1000000001"  # the emulator's own credentials, not secrets
+    access_token: str = "emulator-access-token"
+    ping_seconds: float = field(default=10.0, metadata=rng(0.1, 600))
+    stall_feed: bool = False
+    stall_ids: list[int] = field(default_factory=list)
+    storm_requests: int = field(default=0, metadata=rng(0, 1_000_000))
+    reject_next_orders: int = field(default=0, metadata=rng(0, 1_000_000))
+    fail_status: dict[str, int] = field(default_factory=dict)
+    delay_seconds: dict[str, float] = field(default_factory=dict)
+    ack_delay_ms: float = field(default=0.0, metadata=rng(0, 600_000))
+    token_expired: bool = False
 
 
 @dataclass
@@ -267,6 +291,7 @@ class AppConfig:
     live: LiveConfig = field(default_factory=LiveConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

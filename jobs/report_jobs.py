@@ -56,7 +56,9 @@ def build_for(app: AppConfig, journal: Journal, run_ids: list[str]) -> Path:
     """One id: that run's report folder; several: their comparison folder."""
     out_dir = Path(app.report.out_dir)
     if len(run_ids) == 1:
-        return build_report(journal, run_ids[0], out_dir, Catalog(app.data.root))
+        return build_report(journal, run_ids[0], out_dir, Catalog(app.data.root),
+                            max_day_charts=app.report.max_day_charts,
+                            max_trade_charts=app.report.max_trade_charts)
     return build_comparison(journal, run_ids, out_dir)
 
 

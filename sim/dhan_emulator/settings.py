@@ -43,6 +43,17 @@ class EmulatorSettings:
     order_lookup_as_list: bool = True
 
 
+def initial_faults(app: AppConfig) -> dict[str, Any]:
+    """The fault knobs switched on in config, as POST /admin/faults would take them."""
+    knobs = app.emulator
+    faults: dict[str, Any] = {
+        "stall_feed": knobs.stall_feed, "stall_ids": list(knobs.stall_ids),
+        "storm_requests": knobs.storm_requests, "reject_next_orders": knobs.reject_next_orders,
+        "fail_status": dict(knobs.fail_status), "delay_seconds": dict(knobs.delay_seconds),
+        "ack_delay_ms": knobs.ack_delay_ms, "token_expired": knobs.token_expired}
+    return {key: value for key, value in faults.items() if value}
+
+
 def settings_from_app(app: AppConfig, day: date, **overrides: Any) -> EmulatorSettings:
     """Settings for ``day`` from the composed config (index, data, broker, sim)."""
     broker = app.broker
@@ -54,6 +65,9 @@ def settings_from_app(app: AppConfig, day: date, **overrides: Any) -> EmulatorSe
                               cap_by_top_qty=broker.cap_by_top_qty,
                               price_protection_pct=broker.price_protection_pct),
         "charges": broker.charges, "extra_sessions": tuple(app.data.extra_sessions),
+        "port": app.emulator.port, "client_id": app.emulator.client_id,
+        "access_token": app.emulator.access_token, "ping_seconds": app.emulator.ping_seconds,
+        "faults": initial_faults(app),
     }
     base.update(overrides)
     return EmulatorSettings(**base)
