@@ -16,6 +16,10 @@ def paper(app: AppConfig) -> int:
     code = runtime.run()
     print(f"run {runtime.run_id}: paper {app.index.name} {runtime.day} "
           f"{'finished' if code == 0 else 'failed'}; journalled in {app.db.url}")
+    if runtime.run_id:
+        from jobs.report_jobs import report_after_run
+
+        report_after_run(app, runtime.run_id)
     return code
 
 
