@@ -27,9 +27,11 @@ class Greeks:
     vega: float  # price change per 1.00 of volatility (divide by 100 for per vol point)
 
 
-def _d1_d2(forward: NDArray, strike: NDArray, t: NDArray, vol: NDArray) -> tuple[NDArray, NDArray]:
-    sig_sqrt_t = vol * np.sqrt(t)
-    d1 = (np.log(forward / strike) + 0.5 * sig_sqrt_t**2) / sig_sqrt_t
+def _d1_d2(forward: ArrayLike, strike: ArrayLike, t: ArrayLike,
+           vol: ArrayLike) -> tuple[NDArray, NDArray]:
+    sig_sqrt_t = np.asarray(vol, dtype=float) * np.sqrt(np.asarray(t, dtype=float))
+    d1 = (np.log(np.asarray(forward, dtype=float) / np.asarray(strike, dtype=float))
+          + 0.5 * sig_sqrt_t**2) / sig_sqrt_t
     return d1, d1 - sig_sqrt_t
 
 

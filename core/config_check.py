@@ -157,8 +157,8 @@ def _check_bands(app: AppConfig) -> None:
     bands = app.risk.bands
     if not bands:
         raise ConfigError("risk.bands is empty: define at least one sizing band")
-    limits = [b.up_to for b in bands[:-1]]
-    if any(v is None for v in limits) or bands[-1].up_to is not None:
+    limits = [b.up_to for b in bands[:-1] if b.up_to is not None]
+    if len(limits) != len(bands) - 1 or bands[-1].up_to is not None:
         raise ConfigError("risk.bands: only the last band may (and must) have up_to=null")
     if limits != sorted(limits):
         raise ConfigError("risk.bands: up_to values must increase")

@@ -88,12 +88,12 @@ def _missing_deltas(quotes: tuple[ChainQuote, ...], ivs: list[float | None], for
                     t_years: float, rate: float) -> list[float | None]:
     """Deltas for the quotes that lack one but have a positive IV, in one vectorised call."""
     out: list[float | None] = [q.delta for q in quotes]
-    wanted = [i for i, q in enumerate(quotes)
-              if q.delta is None and ivs[i] is not None and ivs[i] > 0]  # type: ignore[operator]
+    known = {i: iv for i, iv in enumerate(ivs) if iv is not None and iv > 0}
+    wanted = [i for i, q in enumerate(quotes) if q.delta is None and i in known]
     if not wanted:
         return out
     values = black76.deltas(forward, [quotes[i].contract.strike for i in wanted], t_years,
-                            [ivs[i] for i in wanted], rate,
+                            [known[i] for i in wanted], rate,
                             [quotes[i].contract.option_type is OptionType.CALL for i in wanted])
     for i, value in zip(wanted, values, strict=True):
         out[i] = float(value)
@@ -103,8 +103,9 @@ def _missing_deltas(quotes: tuple[ChainQuote, ...], ivs: list[float | None], for
 def _solve_missing_ivs(quotes: tuple[ChainQuote, ...], forward: float, t_years: float,
                        rate: float) -> list[float | None]:
     """Implied vols for the quotes that lack one, in one vectorised solve."""
-    prices = [quote_price(q) if q.iv is None else None for q in quotes]
-    wanted = [i for i, value in enumerate(prices) if value is not None]
+    prices = {i: price for i, q in enumerate(quotes)
+              if q.iv is None and (price := quote_price(q)) is not None}
+    wanted = sorted(prices)
     out: list[float | None] = [q.iv for q in quotes]
     if not wanted:
         return out
