@@ -213,6 +213,37 @@ class LiveConfig:
 
 
 @dataclass
+class DhanConfig:
+    """DhanHQ client behaviour: retries, rate limits (SPEC section 8) and feed supervision.
+
+    Credentials are never config: env ``DHAN_CLIENT_ID`` / ``DHAN_ACCESS_TOKEN``. The URLs
+    default to Dhan's; tests (and emulator rehearsals) point them at the emulator.
+    """
+
+    base_url: str = "https://api.dhan.co/v2"
+    feed_url: str = "wss://api-feed.dhan.co"
+    order_update_url: str = "wss://api-order-update.dhan.co"
+    timeout_s: float = field(default=10.0, metadata=rng(0.1, 600))
+    max_retries: int = field(default=5, metadata=rng(0, 100))
+    backoff_base_s: float = field(default=0.25, metadata=rng(0, 60))
+    backoff_cap_s: float = field(default=8.0, metadata=rng(0, 600))
+    backoff_jitter: float = field(default=0.25, metadata=rng(0, 1))  # fraction of the delay
+    orders_per_second: int = field(default=10, metadata=rng(1, 1_000))
+    orders_per_minute: int = field(default=250, metadata=rng(1, 100_000))
+    data_per_second: int = field(default=5, metadata=rng(1, 1_000))
+    quotes_per_second: int = field(default=1, metadata=rng(1, 1_000))
+    other_per_second: int = field(default=20, metadata=rng(1, 1_000))
+    option_chain_seconds: float = field(default=3.0, metadata=rng(0, 600))
+    feed_reconnect_base_s: float = field(default=0.5, metadata=rng(0, 60))
+    feed_reconnect_cap_s: float = field(default=30.0, metadata=rng(0, 600))
+    feed_stale_s: float = field(default=5.0, metadata=rng(0, 3600, lo_open=True))
+    # mode=record: ATM +/- this many strikes of the nearest record_expiries expiries.
+    record_strikes_each_side: int = field(default=10, metadata=rng(0, 100))
+    record_expiries: int = field(default=2, metadata=rng(1, 8))
+    record_flush_s: float = field(default=5.0, metadata=rng(0.1, 3600))
+
+
+@dataclass
 class PaperConfig:
     """``mode=paper``: the long-lived runtime (paced replay today, the live feed later)."""
 
@@ -289,6 +320,7 @@ class AppConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     db: DBConfig = field(default_factory=DBConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    dhan: DhanConfig = field(default_factory=DhanConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     emulator: EmulatorConfig = field(default_factory=EmulatorConfig)

@@ -34,6 +34,9 @@ def _jobs() -> dict[str, Job]:
         from jobs import paper_jobs
 
         jobs.update(paper_jobs.JOBS)
+        from jobs import live_jobs
+
+        jobs.update(live_jobs.JOBS)
     return jobs
 
 

@@ -1,0 +1,265 @@
+"""The DhanHQ v2 market feed, supervised: reconnect with backoff, resubscribe, staleness.
+
+Runs its own asyncio loop on one thread and talks to the WebSocket directly (``websockets``),
+decoding packets with :mod:`brokers.dhan.parsing` at full float32 precision: the official
+client formats prices to strings and reads only the first packet of a frame. Every decoded
+packet goes to ``on_packet(packet, receive_ns)`` on the feed thread, so the callback must be
+quick (queue it). A disconnect packet's code decides what happens next (see
+:data:`DISCONNECT_ACTIONS`): reconnect, reconnect after a longer pause, or stop for good
+(token expired or invalid: no reconnect can help; entries must stop and someone be alerted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import websockets
+
+from brokers.dhan.client import Credentials
+from brokers.dhan.limits import Backoff
+from brokers.dhan.parsing import (
+    FEED_ERROR_MESSAGES,
+    DisconnectPacket,
+    FeedRequest,
+    Packet,
+    decode_packet,
+    split_packets,
+    subscription_messages,
+)
+from core.config import DhanConfig
+from core.errors import MalformedDataError
+
+log = logging.getLogger(__name__)
+
+Instrument = tuple[str, int]  # (REST segment name, security id)
+PacketHandler = Callable[[Packet, int], None]
+UNSUBSCRIBE = {FeedRequest.SUBSCRIBE_TICKER: FeedRequest.UNSUBSCRIBE_TICKER,
+               FeedRequest.SUBSCRIBE_QUOTE: FeedRequest.UNSUBSCRIBE_QUOTE,
+               FeedRequest.SUBSCRIBE_FULL: FeedRequest.UNSUBSCRIBE_FULL}
+
+
+class DisconnectAction(Enum):
+    RECONNECT = "reconnect"
+    RECONNECT_SLOWLY = "reconnect after the longest backoff"  # too many connections/requests
+    STOP_AUTH = "stop: credentials"  # token expired/invalid: alert, entries stop
+
+
+DISCONNECT_ACTIONS: dict[int, DisconnectAction] = {
+    805: DisconnectAction.RECONNECT_SLOWLY,
+    806: DisconnectAction.STOP_AUTH,
+    807: DisconnectAction.STOP_AUTH,
+    808: DisconnectAction.STOP_AUTH,
+    809: DisconnectAction.STOP_AUTH,
+    810: DisconnectAction.STOP_AUTH,
+}
+
+
+def disconnect_action(code: int | None) -> DisconnectAction:
+    """What to do after a disconnect with ``code`` (None = dropped without a packet)."""
+    return DISCONNECT_ACTIONS.get(int(code), DisconnectAction.RECONNECT) if code else \
+        DisconnectAction.RECONNECT
+
+
+@dataclass
+class FeedStatus:
+    """What the health page shows about the feed."""
+
+    connected: bool = False
+    connects: int = 0
+    last_disconnect_code: int | None = None
+    stopped_reason: str = ""
+    bad_packets: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+class MarketFeedClient:
+    """A supervised market-feed connection for up to 5000 instruments."""
+
+    def __init__(self, credentials: Credentials, on_packet: PacketHandler,
+                 cfg: DhanConfig | None = None, *, url: str | None = None,
+                 mode: FeedRequest = FeedRequest.SUBSCRIBE_FULL,
+                 wall: Callable[[], float] = time.monotonic,
+                 receive_ns: Callable[[], int] = time.time_ns) -> None:
+        self.cfg = cfg or DhanConfig()
+        self._url = (f"{(url or self.cfg.feed_url).rstrip('/')}?version=2"
+                     f"&token={credentials.access_token}&clientId={credentials.client_id}"
+                     "&authType=2")
+        self._on_packet, self._mode = on_packet, mode
+        self._wall, self._receive_ns = wall, receive_ns
+        self._backoff = Backoff(self.cfg.feed_reconnect_base_s, self.cfg.feed_reconnect_cap_s,
+                                self.cfg.backoff_jitter,
+                                random.Random())  # noqa: S311 - jitter, not security
+        self._lock = threading.Lock()
+        self._subscribed: dict[Instrument, float] = {}  # -> wall time subscribed
+        self._last_seen: dict[int, float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ws: Any = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self.status = FeedStatus()
+
+    # ----- control (any thread) -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect on a background thread (returns at once; see :meth:`wait_connected`)."""
+        self._thread = threading.Thread(target=self._run, name="dhan-market-feed", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def wait_connected(self, connects: int = 1, timeout_s: float = 5.0) -> bool:
+        """True once the feed has connected ``connects`` times and is up."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.status.connected and self.status.connects >= connects:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def subscribe(self, instruments: Iterable[Instrument]) -> None:
+        """Stream these instruments from now on (kept across reconnects)."""
+        new = [i for i in instruments if i not in self._subscribed]
+        with self._lock:
+            now = self._wall()
+            for item in new:
+                self._subscribed[item] = now
+        self._send(subscription_messages(self._mode, new) if new else [])
+
+    def unsubscribe(self, instruments: Iterable[Instrument]) -> None:
+        gone = [i for i in instruments if i in self._subscribed]
+        with self._lock:
+            for item in gone:
+                self._subscribed.pop(item, None)
+                self._last_seen.pop(item[1], None)
+        self._send(subscription_messages(UNSUBSCRIBE[self._mode], gone) if gone else [])
+
+    def subscribed(self) -> list[Instrument]:
+        with self._lock:
+            return sorted(self._subscribed)
+
+    def stale(self, now: float | None = None) -> dict[int, float]:
+        """Subscribed security id -> seconds silent, for those silent over ``feed_stale_s``."""
+        at = self._wall() if now is None else now
+        with self._lock:
+            ages = {sid: at - self._last_seen.get(sid, since)
+                    for (_, sid), since in self._subscribed.items()}
+        return {sid: age for sid, age in ages.items() if age > self.cfg.feed_stale_s}
+
+    def _send(self, messages: list[dict]) -> None:
+        loop = self._loop
+        if messages and loop is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self._send_now(messages), loop)
+
+    # ----- the feed thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        try:
+            self._loop.run_until_complete(self._supervise())
+        finally:
+            self._loop.close()
+            self.status.connected = False
+
+    async def _supervise(self) -> None:
+        self._stop = asyncio.Event()
+        attempt = 0
+        while not self._stop.is_set():
+            code = await self._connect_and_read()
+            action = disconnect_action(code)
+            self.status.history.append(f"disconnected code={code}: {action.value}")
+            if action is DisconnectAction.STOP_AUTH:
+                self.status.stopped_reason = (f"feed stopped: {code} "
+                                              f"{FEED_ERROR_MESSAGES.get(code, '')}")
+                log.error("%s; entries must stop until a new token is set",
+                          self.status.stopped_reason)
+                return
+            delay = (self.cfg.feed_reconnect_cap_s if action is DisconnectAction.RECONNECT_SLOWLY
+                     else self._backoff.delay(attempt))
+            attempt = 0 if self.status.connected else attempt + 1
+            self.status.connected = False
+            log.warning("market feed down (code %s): reconnecting in %.2fs", code, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    async def _connect_and_read(self) -> int | None:
+        """One connection's life; the disconnect code it ended with (None if none)."""
+        try:
+            async with websockets.connect(self._url, max_size=None, ping_interval=None,
+                                          open_timeout=self.cfg.timeout_s) as ws:
+                self._ws = ws
+                self.status.connected = True
+                self.status.connects += 1
+                await self._send_now(subscription_messages(self._mode, self.subscribed())
+                                     if self._subscribed else [])
+                return await self._read(ws)
+        except (OSError, websockets.WebSocketException, TimeoutError) as e:
+            log.warning("market feed connection failed: %s", e)
+            return None
+        finally:
+            self._ws = None
+
+    async def _read(self, ws: Any) -> int | None:
+        stop_wait = asyncio.ensure_future(self._stop.wait())  # type: ignore[union-attr]
+        try:
+            while True:
+                receive = asyncio.ensure_future(ws.recv())
+                done, _ = await asyncio.wait({receive, stop_wait},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if stop_wait in done:
+                    receive.cancel()
+                    await ws.close()
+                    return None
+                code = self._on_frame(receive.result())
+                if code is not None:
+                    self.status.last_disconnect_code = code
+                    return code
+        finally:
+            stop_wait.cancel()
+
+    def _on_frame(self, frame: bytes | str) -> int | None:
+        """Decode every packet of a frame; the disconnect code if the frame carries one."""
+        if isinstance(frame, str):
+            log.info("market feed text message: %s", frame[:200])
+            return None
+        received = self._receive_ns()
+        try:
+            chunks = split_packets(frame)
+        except MalformedDataError as e:
+            self.status.bad_packets += 1
+            log.warning("skipped a malformed feed frame: %s", e)
+            return None
+        for chunk in chunks:
+            try:
+                packet = decode_packet(chunk)
+            except MalformedDataError as e:
+                self.status.bad_packets += 1
+                log.warning("skipped a feed packet: %s", e)
+                continue
+            if isinstance(packet, DisconnectPacket):
+                return packet.reason
+            with self._lock:
+                self._last_seen[packet.security_id] = self._wall()
+            self._on_packet(packet, received)
+        return None
+
+    async def _send_now(self, messages: list[dict]) -> None:
+        ws = self._ws
+        if ws is None:
+            return  # sent on (re)connect from the subscription set
+        for message in messages:
+            await ws.send(json.dumps(message))
