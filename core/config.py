@@ -309,6 +309,22 @@ class RunConfig:
 
 
 @dataclass
+class WalkForwardConfig:
+    """``mode=walkforward``: optimise on ``train_sessions``, test on the next ``test_sessions``,
+    roll forward by the test length (``anchored``: the training window keeps its start)."""
+
+    train_sessions: int = field(default=5, metadata=rng(1, 1000))
+    test_sessions: int = field(default=2, metadata=rng(1, 1000))
+    anchored: bool = False
+    objective: str = field(default="net_pnl", metadata=choice(
+        "net_pnl", "profit_factor", "sharpe", "net_over_drawdown"))
+    source: str = field(default="bars", metadata=choice("bars", "ticks"))
+    # Parameter grid searched in each training window: override -> values.
+    grid: dict[str, list[str]] = field(default_factory=lambda: {
+        "risk.sl_pct": ["0.2", "0.3"], "risk.tp_pct": ["0.4", "0.6"]})
+
+
+@dataclass
 class AppConfig:
     mode: ModeConfig = field(default_factory=ModeConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
@@ -324,6 +340,7 @@ class AppConfig:
     paper: PaperConfig = field(default_factory=PaperConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
+    walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

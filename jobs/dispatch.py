@@ -34,9 +34,10 @@ def _jobs() -> dict[str, Job]:
         from jobs import paper_jobs
 
         jobs.update(paper_jobs.JOBS)
-        from jobs import live_jobs
+        from jobs import live_jobs, walkforward_jobs
 
         jobs.update(live_jobs.JOBS)
+        jobs.update(walkforward_jobs.JOBS)
     return jobs
 
 

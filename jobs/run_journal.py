@@ -17,6 +17,7 @@ from core.db.migrate import upgrade
 from reports.journal import DbJournalSink, Journal, describe_code_version
 
 ROOT = Path(__file__).resolve().parent.parent
+RUN_ID_ATTEMPTS = 20
 
 
 @dataclass
@@ -46,9 +47,7 @@ def open_run(app: AppConfig, days: list[date]) -> Iterator[OpenRun]:
     engine = make_engine(app.db.url, app.db.busy_timeout_ms, app.db.echo)
     journal = Journal(session_factory(engine))
     started = datetime.now(UTC)
-    run_id = journal.next_run_id(started.date())
-    journal.start_run(run_id, app.mode.name, app.index.name, config_yaml(app),
-                      command_line_overrides(), describe_code_version(ROOT), days, started)
+    run_id = _start_run(journal, app, days, started)
     sink = journal.sink(run_id)
     status = "failed"
     try:
@@ -58,3 +57,21 @@ def open_run(app: AppConfig, days: list[date]) -> Iterator[OpenRun]:
         sink.close()
         journal.finish_run(run_id, datetime.now(UTC), status)
         engine.dispose()
+
+
+def _start_run(journal: Journal, app: AppConfig, days: list[date], started: datetime) -> str:
+    """Journal a new run under the next free id; jobs of a parallel sweep may race for an
+    id, and the loser simply takes the next one."""
+    overrides, version = command_line_overrides(), describe_code_version(ROOT)
+    for _ in range(RUN_ID_ATTEMPTS - 1):
+        run_id = journal.next_run_id(started.date())
+        try:
+            journal.start_run(run_id, app.mode.name, app.index.name, config_yaml(app),
+                              overrides, version, days, started)
+            return run_id
+        except ValueError:  # taken since next_run_id looked
+            continue
+    run_id = journal.next_run_id(started.date())
+    journal.start_run(run_id, app.mode.name, app.index.name, config_yaml(app), overrides,
+                      version, days, started)
+    return run_id

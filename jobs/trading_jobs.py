@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from core.config import AppConfig
 from core.errors import MissingDataError
@@ -17,11 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def replay(app: AppConfig) -> int:
-    """``mode=replay`` (and the default backtest): the strategy over catalog tick days."""
-    from feeds.catalog import Catalog
+    """``mode=replay`` (and the default backtest): the strategy over catalog tick days.
+
+    ``run.workers > 1`` or ``run.cluster`` spreads the days over Dask workers
+    (``jobs/multiday.py``). Returns 1 when a day failed with an error (the run is journalled
+    without it and the summary names it), else 0.
+    """
+    from jobs.multiday import missing_lines, run_journalled_days
     from jobs.run_journal import open_run
-    from strategies.engine import run_days as run_strategy_days
-    from strategies.setup import build_setup, run_tag_for
+    from jobs.sweep import note_sweep_run
+    from strategies.setup import run_tag_for
 
     calendar = calendar_for(app)
     ensure_simulated(app, days_with_warmup(app, calendar))
@@ -29,33 +34,20 @@ def replay(app: AppConfig) -> int:
     started = datetime.now(UTC)
     with open_run(app, days) as run:
         print(f"run {run.run_id}: {app.mode.name} {app.index.name} {days[0]}..{days[-1]}")
-        setup = build_setup(app, run_tag=run_tag_for(run.run_id))
-        results = run_strategy_days(app, setup, Catalog(app.data.root), calendar, days,
-                                    run.sink, progress=_progress_printer(len(days)))
-        run.sink.flush()
-        if not results:
-            raise MissingDataError("no day could be replayed (see the log for why)")
+        note_sweep_run(app, run.run_id)
+        outcome = run_journalled_days(app, days, run.journal, run.run_id,
+                                      run_tag_for(run.run_id))
+        if not outcome.results:
+            reasons = "; ".join(f"{m.day}: {m.reason}" for m in outcome.missing[:3])
+            raise MissingDataError(f"no day could be replayed ({reasons})")
         trades = run.journal.trades(run.run_id)
-        print(summary_text(app, results, trades, (datetime.now(UTC) - started).total_seconds()))
+        print(summary_text(app, outcome.results, trades,
+                           (datetime.now(UTC) - started).total_seconds()))
+        for line in outcome.notes + missing_lines(outcome.missing):
+            print(line)
         print(f"run {run.run_id} journalled in {app.db.url}")
     report_after_run(app, run.run_id)  # after the with: the run is marked finished
-    return 0
-
-
-def _progress_printer(total: int):  # noqa: ANN202 - a closure, typed by its use
-    done: list[date] = []
-    pnl = [0.0]
-    trades = [0]
-
-    def report(result: DayResult | None, day: date) -> None:
-        done.append(day)
-        if result is not None:
-            pnl[0] += result.realised_pnl
-            trades[0] += result.trades
-        log.info("day %d/%d %s: trades so far %d, net P&L so far %.2f", len(done), total, day,
-                 trades[0], pnl[0])
-
-    return report
+    return 1 if outcome.failed else 0
 
 
 def summary_text(app: AppConfig, results: list[DayResult], trades: list[TradeRecord],

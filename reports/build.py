@@ -226,12 +226,14 @@ def _trade_rows(trades: Sequence[TradeRecord]) -> list[dict[str, Any]]:
             for n, t in enumerate(trades, start=1)]
 
 
-def build_comparison(journal: Journal, run_ids: Sequence[str], out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/compare-<a>-<b>.../`` (metrics side by side, overlaid equity)."""
+def build_comparison(journal: Journal, run_ids: Sequence[str], out_dir: str | Path,
+                     name: str | None = None) -> Path:
+    """Write ``<out_dir>/compare-<a>-<b>.../`` (or ``<out_dir>/<name>/``): metrics side by
+    side, overlaid equity. A sweep of many runs names its folder, the ids would not fit."""
     if len(run_ids) < 2:
         raise ConfigError(f"a comparison needs two or more run ids, got {list(run_ids)}")
     runs = [load_run(journal, _folder_name(run_id)) for run_id in run_ids]
-    name = "compare-" + "-".join(run_ids)
+    name = _folder_name(name) if name else "compare-" + "-".join(run_ids)
     sessions = sorted({day for r in runs for day in r.sessions})
     labels = [label for label, _ in metric_rows(runs[0].metrics)]
     values = [[value for _, value in metric_rows(r.metrics)] for r in runs]
