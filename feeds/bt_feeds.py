@@ -106,7 +106,9 @@ class SlotFeed(bt.feed.DataBase):
     and ``release`` drops a buffered bar so it cannot reach the next bound contract.
     """
 
-    lines = ("bid", "ask", "bid_qty", "ask_qty")
+    # Only what the strategy reads per tick: every extra line costs each step (the broker
+    # reads book sizes from the series arrays).
+    lines = ("bid", "ask")
 
     def __init__(self, slot: int, clock_done: Callable[[], bool]) -> None:
         super().__init__()
@@ -177,8 +179,6 @@ class SlotFeed(bt.feed.DataBase):
         lines.open[0] = lines.high[0] = lines.low[0] = lines.close[0] = ltp
         lines.bid[0] = series.bid[i]
         lines.ask[0] = series.ask[i]
-        lines.bid_qty[0] = series.bid_qty[i]
-        lines.ask_qty[0] = series.ask_qty[i]
         lines.volume[0] = 0.0
         lines.openinterest[0] = series.oi[i]
         return True
