@@ -150,8 +150,8 @@ def implied_vols(prices: ArrayLike, forward: float, strikes: ArrayLike, t_years:
             break
         hi = np.where(error > 0, vol, hi)
         lo = np.where(error > 0, lo, vol)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = vol - error / vega
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            step = vol - error / vega  # vega can vanish far from the money: bisect then
         inside = np.isfinite(step) & (step > lo) & (step < hi)
         vol = np.where(inside, step, 0.5 * (lo + hi))
     return np.where(solvable, vol, np.nan)
