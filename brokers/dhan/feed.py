@@ -27,6 +27,7 @@ import websockets
 
 from brokers.dhan.client import Credentials
 from brokers.dhan.limits import Backoff
+from brokers.dhan.loop_thread import LoopThread
 from brokers.dhan.parsing import (
     FEED_ERROR_MESSAGES,
     DisconnectPacket,
@@ -82,7 +83,7 @@ class FeedStatus:
     history: list[str] = field(default_factory=list)
 
 
-class MarketFeedClient:
+class MarketFeedClient(LoopThread):
     """A supervised market-feed connection for up to 5000 instruments."""
 
     def __init__(self, credentials: Credentials, on_packet: PacketHandler,
@@ -90,6 +91,7 @@ class MarketFeedClient:
                  mode: FeedRequest = FeedRequest.SUBSCRIBE_FULL,
                  wall: Callable[[], float] = time.monotonic,
                  receive_ns: Callable[[], int] = time.time_ns) -> None:
+        super().__init__("dhan-market-feed")
         self.cfg = cfg or DhanConfig()
         self._url = (f"{(url or self.cfg.feed_url).rstrip('/')}?version=2"
                      f"&token={credentials.access_token}&clientId={credentials.client_id}"
@@ -102,34 +104,10 @@ class MarketFeedClient:
         self._lock = threading.Lock()
         self._subscribed: dict[Instrument, float] = {}  # -> wall time subscribed
         self._last_seen: dict[int, float] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._ws: Any = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
         self.status = FeedStatus()
 
     # ----- control (any thread) -------------------------------------------------------------
-
-    def start(self) -> None:
-        """Connect on a background thread (returns at once; see :meth:`wait_connected`)."""
-        self._thread = threading.Thread(target=self._run, name="dhan-market-feed", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def wait_connected(self, connects: int = 1, timeout_s: float = 5.0) -> bool:
-        """True once the feed has connected ``connects`` times and is up."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.status.connected and self.status.connects >= connects:
-                return True
-            time.sleep(0.02)
-        return False
 
     def subscribe(self, instruments: Iterable[Instrument]) -> None:
         """Stream these instruments from now on (kept across reconnects)."""
@@ -167,13 +145,11 @@ class MarketFeedClient:
 
     # ----- the feed thread -----------------------------------------------------------------
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._supervise())
-        finally:
-            self._loop.close()
-            self.status.connected = False
+    def _connection_counts(self) -> tuple[bool, int]:
+        return self.status.connected, self.status.connects
+
+    def _on_loop_closed(self) -> None:
+        self.status.connected = False
 
     async def _supervise(self) -> None:
         self._stop = asyncio.Event()

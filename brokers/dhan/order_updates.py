@@ -14,7 +14,6 @@ import json
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ import websockets
 
 from brokers.dhan.client import Credentials
 from brokers.dhan.limits import Backoff
+from brokers.dhan.loop_thread import LoopThread
 from brokers.dhan.parsing import normalise_status
 from core.config import DhanConfig
 from core.errors import MalformedDataError
@@ -61,12 +61,13 @@ def parse_order_alert(message: dict[str, Any]) -> OrderStatus | None:
         raise MalformedDataError(f"bad order update {str(message)[:200]}: {e}") from e
 
 
-class OrderUpdateClient:
+class OrderUpdateClient(LoopThread):
     """A supervised order-update connection; :meth:`latest` answers from what it received."""
 
     def __init__(self, credentials: Credentials, cfg: DhanConfig | None = None, *,
                  url: str | None = None,
                  on_update: Callable[[OrderStatus], None] | None = None) -> None:
+        super().__init__("dhan-order-updates")
         self.cfg = cfg or DhanConfig()
         self._url = (url or self.cfg.order_update_url).rstrip("/")
         self._login = json.dumps({"LoginReq": {"MsgCode": LOGIN_MSG_CODE,
@@ -79,44 +80,19 @@ class OrderUpdateClient:
                                 random.Random())  # noqa: S311 - jitter, not security
         self._latest: dict[str, OrderStatus] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
         self.connected = False
         self.connects = 0
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="dhan-order-updates",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def wait_connected(self, connects: int = 1, timeout_s: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.connected and self.connects >= connects:
-                return True
-            time.sleep(0.02)
-        return False
 
     def latest(self, order_id: str) -> OrderStatus | None:
         """The last status received for ``order_id`` (None if none came)."""
         with self._lock:
             return self._latest.get(order_id)
 
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._supervise())
-        finally:
-            self._loop.close()
-            self.connected = False
+    def _connection_counts(self) -> tuple[bool, int]:
+        return self.connected, self.connects
+
+    def _on_loop_closed(self) -> None:
+        self.connected = False
 
     async def _supervise(self) -> None:
         self._stop = asyncio.Event()
