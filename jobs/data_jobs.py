@@ -71,11 +71,6 @@ def simulate(app: AppConfig) -> int:
     return 0
 
 
-def sample_summary(app: AppConfig) -> int:
-    """Until the strategy runtime lands, the default job prepares the sample data."""
-    return simulate(app)
-
-
 def migrate(app: AppConfig) -> int:
     """``mode=db``: create or upgrade the database schema to the latest migration."""
     from core.db.migrate import current_revision, upgrade

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 
@@ -11,34 +12,31 @@ from core.errors import ConfigError
 Job = Callable[[AppConfig], int]
 
 
-def _jobs() -> dict[str, Job]:
-    # Imported lazily so `mode=db` does not pay for backtrader, and a broken optional
-    # dependency only breaks the modes that need it.
-    from jobs import data_jobs
+# mode -> module:function. Modules are imported on use, so `mode=db` does not pay for
+# backtrader, and aiohttp or Dask load only for the modes that need them.
+_JOB_PATHS: dict[str, str] = {
+    "simulate": "jobs.data_jobs:simulate",
+    "import": "jobs.data_jobs:import_file",
+    "db": "jobs.data_jobs:migrate",
+    "backtest": "jobs.trading_jobs:replay",
+    "replay": "jobs.trading_jobs:replay",
+    "report": "jobs.report_jobs:report",
+    "paper": "jobs.paper_jobs:paper",
+    "kill": "jobs.paper_jobs:kill",
+    "emulator": "jobs.emulator_jobs:emulator",
+    "record": "jobs.live_jobs:record",
+    "live": "jobs.live_jobs:live",
+    "walkforward": "jobs.walkforward_jobs:walkforward",
+}
 
-    jobs: dict[str, Job] = {
-        "simulate": data_jobs.simulate,
-        "import": data_jobs.import_file,
-        "db": data_jobs.migrate,
-        "emulator": lambda app: __import__("jobs.emulator_jobs").emulator_jobs.emulator(app),
-    }
-    from jobs import report_jobs
 
-    jobs.update(report_jobs.JOBS)
-    try:
-        from jobs import trading_jobs
-    except ImportError:  # the strategy runtime is not built yet
-        jobs["backtest"] = data_jobs.sample_summary
-    else:
-        jobs.update(trading_jobs.JOBS)
-        from jobs import paper_jobs
+def _jobs() -> dict[str, str]:
+    return dict(_JOB_PATHS)
 
-        jobs.update(paper_jobs.JOBS)
-        from jobs import live_jobs, walkforward_jobs
 
-        jobs.update(live_jobs.JOBS)
-        jobs.update(walkforward_jobs.JOBS)
-    return jobs
+def _load(path: str) -> Job:
+    module, function = path.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def configure_logging() -> None:
@@ -48,9 +46,8 @@ def configure_logging() -> None:
 
 def run(app: AppConfig) -> int:
     configure_logging()
-    jobs = _jobs()
-    job = jobs.get(app.mode.name)
-    if job is None:
-        ready = ", ".join(sorted(jobs))
+    path = _JOB_PATHS.get(app.mode.name)
+    if path is None:
+        ready = ", ".join(sorted(_JOB_PATHS))
         raise ConfigError(f"mode={app.mode.name} is not available yet; available: {ready}")
-    return job(app)
+    return _load(path)(app)

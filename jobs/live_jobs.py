@@ -105,6 +105,3 @@ def live(app: AppConfig) -> int:
     print(says)
     raise ConfigError("mode=live: the DhanStore/DhanBroker strategy loop is not built yet "
                       "(brokers/dhan has the client, feeds, order gateway); use mode=paper")
-
-
-JOBS = {"record": record, "live": live}

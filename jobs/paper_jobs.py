@@ -38,6 +38,3 @@ def kill(app: AppConfig) -> int:
     print(f"kill switch engaged: {path}; a running paper process flattens and blocks entries "
           "(release with mode=kill paper.kill_release=true)")
     return 0
-
-
-JOBS = {"paper": paper, "kill": kill}

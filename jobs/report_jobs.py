@@ -90,6 +90,3 @@ def report_after_run(app: AppConfig, run_id: str) -> Path | None:
         return None
     print(f"report folder: {folder}")
     return folder
-
-
-JOBS = {"report": report}

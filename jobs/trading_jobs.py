@@ -74,6 +74,3 @@ def summary_text(app: AppConfig, results: list[DayResult], trades: list[TradeRec
     if tripped:
         lines.append(f"  circuit breaker tripped on {', '.join(tripped)}")
     return "\n".join(lines)
-
-
-JOBS = {"replay": replay, "backtest": replay}

@@ -256,6 +256,3 @@ def _metrics(trades: Mapping[date, list[TradeRecord]], days: Sequence[date],
 
 def _by_entry(trades: list[TradeRecord]) -> list[TradeRecord]:
     return sorted(trades, key=lambda t: (t.entry_at, t.exit_at))
-
-
-JOBS = {"walkforward": walkforward}

@@ -98,3 +98,15 @@ def test_main_replays_a_day_and_journals_the_run(tmp_path: Path) -> None:
                               {"id": run_id}).scalar_one()
     engine.dispose()
     assert status == "finished"
+
+
+def test_every_mode_in_the_config_has_a_job_that_imports() -> None:
+    from dataclasses import fields
+
+    from core.config import ModeConfig
+    from jobs.dispatch import _JOB_PATHS, _load
+
+    mode_field = next(f for f in fields(ModeConfig) if f.name == "name")
+    assert set(mode_field.metadata["choices"]) == set(_JOB_PATHS)
+    for path in _JOB_PATHS.values():
+        assert callable(_load(path))
