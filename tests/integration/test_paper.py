@@ -162,6 +162,21 @@ def test_a_paper_day_trades_like_the_backtest_replay(market: Path,
     assert journal.run(run_id).status == "finished"
 
 
+@pytest.mark.parametrize("day", [BREAKER_DAY, NEXT_DAY])
+def test_paper_and_backtest_replay_agree_on_the_other_days(market: Path, day: date) -> None:
+    # With every 5m confirmation bar reaching the backtest too, the two engines agree on any
+    # day, including one where the breaker trips (BREAKER_DAY).
+    name = f"parity-{day:%m%d}"
+    runtime = run_here(overrides(market, name, day))
+    paper = journal_of(market, name).trades(runtime.run_id)
+    app = compose_config(["mode=replay", f"data.root={market}", "sim.tick_seconds=5"])
+    replayed = MemoryJournal()
+    run_days(app, build_setup(app, run_tag=run_tag_for(runtime.run_id)), Catalog(market),
+             TradingCalendar(app.data.extra_sessions), [day], replayed)
+    assert paper
+    assert without_ids(paper) == without_ids(sorted(replayed.trades, key=lambda t: t.entry_at))
+
+
 def test_health_answers_while_the_engine_runs(uninterrupted: Uninterrupted) -> None:
     running = [s for s in uninterrupted.health if s["state"] == "running"]
     assert running  # answered during the run (latency: bench/bench_paced.py)
