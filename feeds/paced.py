@@ -59,6 +59,10 @@ class PaceGate:
         self.policy: StepPolicy | None = None
         self.steps = 0
         self.next_due_ns: int | None = None  # the earliest item at the last step (a hint)
+        # Live: with nothing pending, wait for the feed instead of spinning the engine, and
+        # tell the store once every published item has been stepped through.
+        self.wait_when_idle = False
+        self.on_caught_up: Callable[[int], None] | None = None
 
     @property
     def paced(self) -> bool:
@@ -91,9 +95,15 @@ class PaceGate:
     def begin_step(self) -> None:
         """Fix this step's release; called by the leader feed when cerebro starts a step."""
         self.steps += 1
+        seen = self._published_ns
         earliest = self.next_due_ns = self.earliest_pending_ns()
         if self.paced:
-            published = self._await_published(earliest)
+            if self.on_caught_up is not None and (earliest is None
+                                                  or earliest > self._published_ns):
+                self.on_caught_up(self._published_ns)
+            published = self._await_published(earliest, seen)
+            if earliest is None:  # woken by the feed: still one instant per step
+                earliest = self.next_due_ns = self.earliest_pending_ns()
             proposed = published if earliest is None else min(published, earliest)
         else:
             proposed = earliest if earliest is not None else self.released_ns
@@ -110,9 +120,11 @@ class PaceGate:
         """The release as backtrader's naive UTC datetime (for the resampler's clock)."""
         return utc_from_ns(self.released_ns).replace(tzinfo=None)
 
-    def _await_published(self, earliest: int | None) -> int:
+    def _await_published(self, earliest: int | None, seen: int) -> int:
         with self._cond:
-            if earliest is not None and self._published_ns < earliest:
+            idle = earliest is None and self.wait_when_idle and self._published_ns == seen
+            behind = earliest is not None and self._published_ns < earliest
+            if idle or behind:
                 self._cond.wait(self.max_wait_s)
             return self._published_ns
 

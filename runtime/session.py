@@ -13,13 +13,13 @@ import os
 import signal
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import backtrader as bt
 
 from brokers.fills import FillParams
 from brokers.paper import PaperBroker
 from core.config import AppConfig
-from feeds.paced import PacedReplayStore
 from reports.journal import DbJournalSink
 from runtime.status import RuntimeStatus
 from sim.clock import ReplayClock
@@ -95,14 +95,15 @@ class PaperSession:
     """The built engine of one session (not yet run)."""
 
     cerebro: bt.Cerebro
-    store: PacedReplayStore
-    broker: PaperBroker
+    store: Any  # PacedReplayStore, or feeds.dhan_store.DhanStore live
+    broker: Any  # PaperBroker, or brokers.dhan.broker.DhanBroker live
 
 
-def build_session(app: AppConfig, setup: StrategySetup, store: PacedReplayStore,
+def build_session(app: AppConfig, setup: StrategySetup, store: Any,
                   clock: ReplayClock, sink: RuntimeSink, operator: OperatorView,
-                  cash: float, day: date, resume: ResumeState | None) -> PaperSession:
-    """Cerebro with the paced feeds, the paper broker and the scalper (journal HWM on)."""
+                  cash: float, day: date, resume: ResumeState | None,
+                  broker: bt.BrokerBase | None = None) -> PaperSession:
+    """Cerebro with the paced feeds, a broker (default: paper) and the scalper (HWM on)."""
     cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=False, exactbars=False,
                          quicknotify=True)
     store.add_feeds(cerebro, app.risk.max_positions, app.strategy.confirm_minutes)
@@ -111,7 +112,9 @@ def build_session(app: AppConfig, setup: StrategySetup, store: PacedReplayStore,
     def params_for(_slot: object) -> FillParams:
         return fill_params
 
-    broker = PaperBroker(cash, params_for, setup.schedule, app.index.exchange, day, clock, sink)
+    if broker is None:
+        broker = PaperBroker(cash, params_for, setup.schedule, app.index.exchange, day, clock,
+                             sink)
     cerebro.setbroker(broker)
     cerebro.addstrategy(Scalper, setup=setup, market=store, journal=sink,
                         session_open_ns=store.strategy_open_ns, warmup=store.warmup_bars,

@@ -75,29 +75,30 @@ def check_session_data(app: AppConfig, catalog: Catalog, calendar: TradingCalend
 
 
 def open_paper_run(app: AppConfig, journal: Journal, day: date,
-                   started: datetime) -> PaperRun:
-    """Resume the run to continue (see the module docstring) or start a new one."""
+                   started: datetime, mode: str = "paper", notes: dict | None = None
+                   ) -> PaperRun:
+    """Resume the ``mode`` run to continue (see the module docstring) or start a new one."""
     name = app.index.name
     if app.run.id:
         row = journal.run(app.run.id)
-        if row.mode != "paper" or row.underlying != name or day not in row.days:
+        if row.mode != mode or row.underlying != name or day not in row.days:
             raise ConfigError(f"run.id={row.id} is a {row.mode} run of {row.underlying} on "
-                              f"{', '.join(map(str, row.days))}, not paper {name} {day}")
+                              f"{', '.join(map(str, row.days))}, not {mode} {name} {day}")
         if _completed(journal, row.id):
             raise ConfigError(f"run.id={row.id} already completed its session {day}")
         journal.reopen_run(row.id)
         return PaperRun(row.id, True)
     if app.paper.resume:
         runs = [r for r in journal.runs()
-                if r.mode == "paper" and r.underlying == name and day in r.days]
+                if r.mode == mode and r.underlying == name and day in r.days]
         if runs and not _completed(journal, runs[-1].id):
             journal.reopen_run(runs[-1].id)
-            log.info("resuming paper run %s of %s", runs[-1].id, day)
+            log.info("resuming %s run %s of %s", mode, runs[-1].id, day)
             return PaperRun(runs[-1].id, True)
     run_id = journal.next_run_id(started.date())
-    journal.start_run(run_id, "paper", name, config_yaml(app), command_line_overrides(),
+    journal.start_run(run_id, mode, name, config_yaml(app), command_line_overrides(),
                       describe_code_version(), [day], started,
-                      notes=json.dumps({"speed": app.data.speed}))
+                      notes=json.dumps(notes if notes is not None else {"speed": app.data.speed}))
     return PaperRun(run_id, False)
 
 

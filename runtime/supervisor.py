@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from core.calendar import TradingCalendar
 from core.clock import IST, ist_to_utc, ns_from_utc, parse_hhmmss, utc_from_ns
 from core.config import AppConfig
 from core.db.engine import make_engine, session_factory
@@ -102,29 +103,19 @@ class PaperRuntime:
     def _start(self) -> None:
         app = self.app
         calendar = calendar_for(app)
-        self.day = day = paper_day(app, calendar)
-        warmup = calendar.sessions_before(day, app.strategy.warmup_sessions)
-        catalog = Catalog(app.data.root)
-        missing = [d for d in sorted({*warmup, day}) if not catalog.has_ticks(app.index.name, d)]
-        if missing:  # synthetic/model data is simulated on first use, recorded data is not
-            ensure_simulated(app, missing)
-        check_session_data(app, catalog, calendar, day)
+        self.day = day = self._session_day(calendar)
+        self._check_market_data(calendar)
         check_database(app)
         self._db = make_engine(app.db.url, app.db.busy_timeout_ms, app.db.echo)
         _commit_without_fsync(self._db)
         self.journal = Journal(session_factory(self._db))
-        run = open_paper_run(app, self.journal, day, datetime.now(UTC))
+        run = self._open_run()
         self.run_id = run.run_id
         self.setup = build_setup(app, run_tag=run_tag_for(run.run_id))
         session_open, _ = calendar.session_bounds(day)
         resume_at = resume_time(self.journal, run.run_id) if run.resumed else None
         resume_at = max(resume_at, session_open) if resume_at is not None else None
-        self.clock = session_clock(calendar, day, app.data.speed, start=resume_at)
-        self.gate = PaceGate(self.clock, max_wait_s=min(app.paper.heartbeat_s, 0.25))
-        self.gate.policy = self._policy
-        self.store = PacedReplayStore(
-            catalog, app.index, calendar, day, app.strategy.warmup_sessions, self.gate,
-            app.strategy.confirm_minutes, None if resume_at is None else ns_from_utc(resume_at))
+        self._open_market(calendar, resume_at)
         self.controls = OperatorControls(Path(app.paper.kill_file), self.clock,
                                          app.paper.flatten_on_shutdown)
         self.controls.on_change(self.gate.wake)
@@ -134,9 +125,41 @@ class PaperRuntime:
                                     gate=self.gate)
         cash, resume = self._open_journal(run, resume_at or session_open)
         self.session = build_session(app, self.setup, self.store, self.clock, self.sink,
-                                     self.controls, cash, day, resume)
+                                     self.controls, cash, day, resume,
+                                     broker=self._make_broker(cash))
         self.status.broker = self.session.broker
         self._start_threads()
+
+    # -- what a live runtime replaces (runtime/live.py) ---------------------------------------
+    def _session_day(self, calendar: TradingCalendar) -> date:
+        return paper_day(self.app, calendar)
+
+    def _check_market_data(self, calendar: TradingCalendar) -> None:
+        app, day = self.app, self.day
+        warmup = calendar.sessions_before(day, app.strategy.warmup_sessions)
+        catalog = Catalog(app.data.root)
+        missing = [d for d in sorted({*warmup, day}) if not catalog.has_ticks(app.index.name, d)]
+        if missing:  # synthetic/model data is simulated on first use, recorded data is not
+            ensure_simulated(app, missing)
+        check_session_data(app, catalog, calendar, day)
+
+    def _open_run(self) -> PaperRun:
+        return open_paper_run(self.app, self.journal, self.day, datetime.now(UTC))
+
+    def _open_market(self, calendar: TradingCalendar, resume_at: datetime | None) -> None:
+        """The replay clock, its gate and the paced store of the catalog day."""
+        app = self.app
+        self.clock = session_clock(calendar, self.day, app.data.speed, start=resume_at)
+        self.gate = PaceGate(self.clock, max_wait_s=min(app.paper.heartbeat_s, 0.25))
+        self.gate.policy = self._policy
+        self.store = PacedReplayStore(
+            Catalog(app.data.root), app.index, calendar, self.day,
+            app.strategy.warmup_sessions, self.gate, app.strategy.confirm_minutes,
+            None if resume_at is None else ns_from_utc(resume_at))
+
+    def _make_broker(self, cash: float) -> Any:
+        """None: :func:`build_session` makes the paper broker."""
+        return None
 
     def _open_journal(self, run: PaperRun, at: datetime) -> tuple[float, ResumeState | None]:
         """The run's sink, its day risk row, and (resumed) the recovered state."""
@@ -171,6 +194,18 @@ class PaperRuntime:
         self.threads.spawn("health-http", self.health.serve)
         beat = app.paper.heartbeat_s
         self.threads.spawn("kill-watch", lambda w: self.controls.watch(w, beat))
+        self._start_feed_threads(beat)
+        self._stop_at_ns = (ns_from_utc(ist_to_utc(self.day, parse_hhmmss(app.paper.stop_at)))
+                            if app.paper.stop_at else None)
+        self.engine = self.threads.spawn("engine", self._run_engine)
+        self.ready.set()
+        log.info("paper run %s: %s %s, health %s", self.run_id, app.index.name, self.day,
+                 self.health.url)
+
+    def _start_feed_threads(self, beat: float) -> None:
+        """Paced: the pump publishing replay time, under a watchdog."""
+        app, status = self.app, self.status
+        assert status is not None
         if self.gate.paced:
             pump = FeedPump(self.clock, self.gate, self.gate.max_wait_s,
                             app.paper.stale_feed_s / 2)
@@ -178,12 +213,6 @@ class PaperRuntime:
             watchdog.watch(self.threads.spawn("feed-pump", pump.run), pump.run)
             self.threads.spawn("watchdog", lambda w: watchdog.run(w, beat))
             self.pump, status.watchdog = pump, watchdog
-        self._stop_at_ns = (ns_from_utc(ist_to_utc(self.day, parse_hhmmss(app.paper.stop_at)))
-                            if app.paper.stop_at else None)
-        self.engine = self.threads.spawn("engine", self._run_engine)
-        self.ready.set()
-        log.info("paper run %s: %s %s, health %s", self.run_id, app.index.name, self.day,
-                 self.health.url)
 
     def _run_engine(self, worker: Worker) -> None:
         assert self.session is not None
