@@ -209,7 +209,25 @@ class BrokerConfig:
 
 @dataclass
 class LiveConfig:
+    """``mode=live`` (and ``mode=paper feed=dhan``): the strategy on DhanHQ's feed.
+
+    Orders go to Dhan only with both arming switches: this flag and env ``OPTSCALP_LIVE=1``.
+    """
+
     orders_enabled: bool = False
+    # The session traded, ISO; "" = today (IST). A rehearsal names the emulator's day.
+    day: str = ""
+    # Contracts streamed: ATM +/- (the strategy's chain width + this) strikes, widened as the
+    # index moves, so a strike entering the chain has been streaming for a while.
+    band_margin_strikes: int = field(default=2, metadata=rng(0, 50))
+    # Broker order status: REST poll of a working order at most this often without a tick.
+    order_poll_s: float = field(default=1.0, metadata=rng(0.01, 60))
+    # An exit resting unfilled this long is cancelled and sent again (price protection).
+    exit_wait_s: float = field(default=2.0, metadata=rng(0.01, 600))
+    exit_rounds: int = field(default=10, metadata=rng(1, 100))
+    # Emulator rehearsals only: step with the emulator (emulator.lockstep=true) so a live run
+    # trades exactly like the replay. Refused unless the feed URL is on this machine.
+    lockstep: bool = False
 
 
 @dataclass
@@ -299,6 +317,11 @@ class EmulatorConfig:
     delay_seconds: dict[str, float] = field(default_factory=dict)
     ack_delay_ms: float = field(default=0.0, metadata=rng(0, 600_000))
     token_expired: bool = False
+    # Parity rehearsals (max speed only): the replay waits for the feed client's ack of each
+    # instant; a missing ack is logged and skipped after lockstep_timeout_s.
+    lockstep: bool = False
+    lockstep_timeout_s: float = field(default=30.0, metadata=rng(0, 3600, lo_open=True))
+    fill_on_next_quote: bool = False  # orders fill on the quote after the one decided on
 
 
 @dataclass
@@ -339,6 +362,8 @@ class AppConfig:
     dhan: DhanConfig = field(default_factory=DhanConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    # mode=paper's market data: "replay" (a catalog day, paced) or "dhan" (the live feed).
+    feed: str = field(default="replay", metadata=choice("replay", "dhan"))
     emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
     walkforward: WalkForwardConfig = field(default_factory=WalkForwardConfig)
     run: RunConfig = field(default_factory=RunConfig)

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -126,6 +127,7 @@ def _check_cross_fields(app: AppConfig) -> None:
     _check_dated("index.expiry_rules", [r.from_date for r in app.index.expiry_rules])
     _check_dated("index.lot_sizes", [v.from_date for v in app.index.lot_sizes])
     _check_paper(app)
+    _check_live(app)
     charges = app.broker.charges
     for key, seq in (("stt_sell", charges.stt_sell), ("exchange_nse", charges.exchange_nse),
                      ("exchange_bse", charges.exchange_bse)):
@@ -151,6 +153,19 @@ def _check_paper(app: AppConfig) -> None:
             date.fromisoformat(paper.day)
         except ValueError as e:
             raise ConfigError(f"paper.day={paper.day!r} is not an ISO date (YYYY-MM-DD)") from e
+
+
+def _check_live(app: AppConfig) -> None:
+    live = app.live
+    if live.day:
+        try:
+            date.fromisoformat(live.day)
+        except ValueError as e:
+            raise ConfigError(f"live.day={live.day!r} is not an ISO date (YYYY-MM-DD)") from e
+    host = urlsplit(app.dhan.feed_url).hostname or ""
+    if live.lockstep and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"live.lockstep=true steps with the local emulator only; "
+                          f"dhan.feed_url={app.dhan.feed_url} is not on this machine")
 
 
 def _check_bands(app: AppConfig) -> None:

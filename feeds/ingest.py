@@ -191,6 +191,35 @@ def import_scrip_master(session_factory: sessionmaker[Session], path: Path, *,
                          inst[2] + deriv[2], unlinked, seeded)
 
 
+def import_catalog_contracts(session_factory: sessionmaker[Session], rows: Sequence[dict],
+                             *, clock: Clock | None = None) -> int:
+    """Upsert a catalog day's contracts (``contracts.parquet`` rows) as instruments.
+
+    For emulator rehearsals: the emulator serves a catalog day, and the live runtime reads its
+    contracts from the instruments DB as it would read an imported scrip master.
+    """
+    now = (clock or WallClock()).now()
+    scrip = [ScripRow(
+        exchange="BSE" if str(r["segment"]).startswith("BSE") else "NSE",
+        segment=str(r["segment"]), security_id=int(r["security_id"]),
+        instrument=str(r["instrument"]), symbol=str(r["symbol"]),
+        display_name=str(r["symbol"]), underlying_symbol=str(r["underlying"]),
+        lot_size=int(r["lot_size"]), tick_size=float(r["tick_size"]), expiry=r.get("expiry"),
+        strike=None if r.get("strike") is None else float(r["strike"]),
+        option_type=r.get("option_type"),
+        freeze_qty=None if r.get("freeze_qty") is None else int(r["freeze_qty"]))
+        for r in rows]
+    with session_factory.begin() as session:
+        _seed_indices(session, DEFAULT_INDEX_SEEDS, now)
+        _upsert(session, Instrument, [_instrument_values(r) for r in scrip
+                                      if not r.is_derivative and r.segment != INDEX_SEGMENT],
+                now)
+        parents = _parent_ids(session)
+        _upsert(session, Derivative, [_derivative_values(r, parents) for r in scrip
+                                      if r.is_derivative], now)
+    return len(scrip)
+
+
 def seed_watchlist(session_factory: sessionmaker[Session],
                    indices: Sequence[IndexSeed] = DEFAULT_INDEX_SEEDS, *,
                    clock: Clock | None = None) -> None:
