@@ -7,6 +7,13 @@ packet goes to ``on_packet(packet, receive_ns)`` on the feed thread, so the call
 quick (queue it). A disconnect packet's code decides what happens next (see
 :data:`DISCONNECT_ACTIONS`): reconnect, reconnect after a longer pause, or stop for good
 (token expired or invalid: no reconnect can help; entries must stop and someone be alerted).
+
+Lockstep is an emulator-only rehearsal affordance (real Dhan sends no such message): a
+lockstep emulator follows the packets of each replay instant with a text frame
+``{"Lockstep": ns}``, handed to ``on_lockstep(ns)`` on the feed thread after every packet of
+the earlier frames went to ``on_packet``, and holds its replay clock until the client calls
+:meth:`MarketFeedClient.ack_lockstep` with that ns. The client only acks when it got a marker,
+so against real Dhan nothing is ever sent.
 """
 
 from __future__ import annotations
@@ -44,9 +51,25 @@ log = logging.getLogger(__name__)
 
 Instrument = tuple[str, int]  # (REST segment name, security id)
 PacketHandler = Callable[[Packet, int], None]
+LOCKSTEP_MARKER = "Lockstep"  # the emulator's {"Lockstep": ns} text frame
+LOCKSTEP_ACK = "LockstepAck"  # the client's {"LockstepAck": ns} answer
 UNSUBSCRIBE = {FeedRequest.SUBSCRIBE_TICKER: FeedRequest.UNSUBSCRIBE_TICKER,
                FeedRequest.SUBSCRIBE_QUOTE: FeedRequest.UNSUBSCRIBE_QUOTE,
                FeedRequest.SUBSCRIBE_FULL: FeedRequest.UNSUBSCRIBE_FULL}
+
+
+def lockstep_marker_ns(text: str) -> int | None:
+    """The ns of an emulator's ``{"Lockstep": ns}`` frame; None for any other text."""
+    if LOCKSTEP_MARKER not in text:
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or set(message) != {LOCKSTEP_MARKER}:
+        return None
+    ns = message[LOCKSTEP_MARKER]
+    return ns if isinstance(ns, int) and not isinstance(ns, bool) else None
 
 
 class DisconnectAction(Enum):
@@ -90,13 +113,15 @@ class MarketFeedClient(LoopThread):
                  cfg: DhanConfig | None = None, *, url: str | None = None,
                  mode: FeedRequest = FeedRequest.SUBSCRIBE_FULL,
                  wall: Callable[[], float] = time.monotonic,
-                 receive_ns: Callable[[], int] = time.time_ns) -> None:
+                 receive_ns: Callable[[], int] = time.time_ns,
+                 on_lockstep: Callable[[int], None] | None = None) -> None:
         super().__init__("dhan-market-feed")
         self.cfg = cfg or DhanConfig()
         self._url = (f"{(url or self.cfg.feed_url).rstrip('/')}?version=2"
                      f"&token={credentials.access_token}&clientId={credentials.client_id}"
                      "&authType=2")
         self._on_packet, self._mode = on_packet, mode
+        self._on_lockstep = on_lockstep
         self._wall, self._receive_ns = wall, receive_ns
         self._backoff = Backoff(self.cfg.feed_reconnect_base_s, self.cfg.feed_reconnect_cap_s,
                                 self.cfg.backoff_jitter,
@@ -105,6 +130,8 @@ class MarketFeedClient(LoopThread):
         self._subscribed: dict[Instrument, float] = {}  # -> wall time subscribed
         self._last_seen: dict[int, float] = {}
         self._ws: Any = None
+        # FIFO, made per loop in _supervise: an ack never overtakes an earlier subscription
+        self._send_lock: asyncio.Lock | None = None
         self.status = FeedStatus()
 
     # ----- control (any thread) -------------------------------------------------------------
@@ -138,6 +165,22 @@ class MarketFeedClient(LoopThread):
                     for (_, sid), since in self._subscribed.items()}
         return {sid: age for sid, age in ages.items() if age > self.cfg.feed_stale_s}
 
+    def ack_lockstep(self, ns: int) -> None:
+        """Tell a lockstep emulator the client is done with replay time up to ``ns``.
+
+        Any thread; a no-op while disconnected (the emulator stops waiting on a closed
+        connection, and a reconnect starts afresh).
+        """
+        loop = self._loop
+        if self._ws is None or loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed in between: nothing to ack
+            asyncio.run_coroutine_threadsafe(self._send_ack(int(ns)), loop)
+
+    async def _send_ack(self, ns: int) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self._send_now([{LOCKSTEP_ACK: ns}])
+
     def _send(self, messages: list[dict]) -> None:
         loop = self._loop
         if messages and loop is not None and not loop.is_closed():
@@ -153,6 +196,7 @@ class MarketFeedClient(LoopThread):
 
     async def _supervise(self) -> None:
         self._stop = asyncio.Event()
+        self._send_lock = asyncio.Lock()
         attempt = 0
         while not self._stop.is_set():
             code = await self._connect_and_read()
@@ -210,7 +254,7 @@ class MarketFeedClient(LoopThread):
     def _on_frame(self, frame: bytes | str) -> int | None:
         """Decode every packet of a frame; the disconnect code if the frame carries one."""
         if isinstance(frame, str):
-            log.info("market feed text message: %s", frame[:200])
+            self._on_text(frame)
             return None
         received = self._receive_ns()
         try:
@@ -233,9 +277,19 @@ class MarketFeedClient(LoopThread):
             self._on_packet(packet, received)
         return None
 
+    def _on_text(self, text: str) -> None:
+        ns = lockstep_marker_ns(text)
+        if ns is None:
+            log.info("market feed text message: %s", text[:200])
+        elif self._on_lockstep is not None:
+            self._on_lockstep(ns)
+        else:
+            log.debug("lockstep marker %d ignored: no on_lockstep handler", ns)
+
     async def _send_now(self, messages: list[dict]) -> None:
-        ws = self._ws
-        if ws is None:
+        ws, lock = self._ws, self._send_lock
+        if ws is None or lock is None:
             return  # sent on (re)connect from the subscription set
-        for message in messages:
-            await ws.send(json.dumps(message))
+        async with lock:
+            for message in messages:
+                await ws.send(json.dumps(message))

@@ -10,6 +10,9 @@ Order life: ``place`` validates (bad input -> DhanApiError, no order) and runs t
 (PENDING, then a first match); every later quote of its instrument re-matches it. Market
 orders fill at the touch (or, with a price-protection band, as a limit that may rest), limit
 orders when crossed, each fill capped by the top-of-book quantity still unused at that quote.
+With ``FillSettings.fill_on_next_quote`` an order skips the quote it was decided on (stamped at
+or before its creation) and first matches on its instrument's next quote, as the replay's
+SimBroker does; an IOC order then gets that one quote.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ class Book:
         order.exchange_order_id = f"1100000{self._seq_of(order):09d}"
         self._notify(order)
         self._match(order, now)
-        if order.validity == "IOC" and order.working:
+        if order.validity == "IOC" and order.working and not self._awaits_next_quote(order, now):
             self._set_status(order, "CANCELLED", now)
 
     def _validate(self, req: OrderRequest) -> Instrument:
@@ -152,6 +155,8 @@ class Book:
         for order in [o for o in self.orders.values()
                       if o.working and o.instrument.security_id == security_id]:
             self._match(order, now)
+            if self.fills.fill_on_next_quote and order.validity == "IOC" and order.working:
+                self._set_status(order, "CANCELLED", now)  # its one chance was this quote
 
     def working_ids(self) -> set[int]:
         return {o.instrument.security_id for o in self.orders.values() if o.working}
@@ -160,6 +165,8 @@ class Book:
         snap = self.market.snapshot(order.instrument.security_id, ns_from_utc(now))
         if snap is None or not order.working:
             return
+        if self.fills.fill_on_next_quote and snap.ts_ns <= ns_from_utc(order.created):
+            return  # the client decided on this quote; the exchange sees the order after it
         if order.order_type.startswith("STOP_LOSS") and not order.triggered:
             hit = (snap.ltp >= order.trigger_price if order.side == "BUY"
                    else snap.ltp <= order.trigger_price)
@@ -173,6 +180,13 @@ class Book:
         order.resting = True
         if fill is not None:
             self._apply_fill(order, fill, snap, now)
+
+    def _awaits_next_quote(self, order: Order, now: datetime) -> bool:
+        """With ``fill_on_next_quote``: no quote after the order's creation has come yet."""
+        if not self.fills.fill_on_next_quote:
+            return False
+        snap = self.market.snapshot(order.instrument.security_id, ns_from_utc(now))
+        return snap is None or snap.ts_ns <= ns_from_utc(order.created)
 
     def _fill(self, order: Order, quote: Quote) -> Fill | None:
         params = self.fills.params(order.instrument.tick_size)

@@ -7,6 +7,13 @@ next row is due (in short naps, so pause, seek and faults take effect at once); 
 it advances the clock to the next row as soon as every feed reader has nearly caught up.
 Crossing the session open or close sends a market-status packet; at the close, working
 orders expire. Seeking backwards re-positions the walk without re-sending anything.
+
+Lockstep (``settings.lockstep`` at max speed; an emulator-only rehearsal affordance, real
+Dhan has no such thing): after each replay instant the engine sends the feed's lockstep
+markers and waits for the client's acks before it advances, so an order the client places
+while handling instant T reaches the book while the clock is still T. While no feed
+connection has a subscription it does not advance at all (it waits for the client to
+(re)connect). See :mod:`sim.dhan_emulator.feed` for the messages.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from feeds.catalog import Catalog
 from sim.clock import ReplayClock
 from sim.dhan_emulator.book import Book
 from sim.dhan_emulator.faults import Faults
-from sim.dhan_emulator.feed import FeedHub
+from sim.dhan_emulator.feed import FeedConnection, FeedHub
 from sim.dhan_emulator.limits import RateLimits
 from sim.dhan_emulator.market import EmulatedMarket
 from sim.dhan_emulator.order_updates import OrderUpdateHub
@@ -130,12 +137,16 @@ class Emulator:
             now_ns = ns_from_utc(now)
             if now_ns < last_ns:  # seeked back: resume from there, re-send nothing
                 cursor = market.cursor(now_ns)
+                self.feed.reset_lockstep()
             end = market.cursor(now_ns)
             if end > cursor:
                 self._publish_rows(cursor, end)
                 cursor = end
             last_ns = now_ns
             self._session_events(now)
+            receivers = self.feed.take_receivers()
+            if self._lockstep_on():
+                await self._lockstep(now, receivers)
             await self._wait_for_row(cursor)
 
     def _publish_rows(self, start: int, end: int) -> None:
@@ -162,8 +173,26 @@ class Emulator:
                 self.book.expire_all(now)
             self._was_open = is_open
 
+    def _lockstep_on(self) -> bool:
+        return self.settings.lockstep and self.clock.is_max
+
+    async def _lockstep(self, now: datetime, receivers: list[FeedConnection]) -> None:
+        """Markers for instant ``now`` (to every connection once, at the close); await acks."""
+        if now >= self.session_close:
+            for conn in self.feed.connections:
+                if not conn.got_close_marker:
+                    conn.got_close_marker = True
+                    if conn not in receivers:
+                        receivers.append(conn)
+        if receivers:
+            await self.feed.lockstep(ns_from_utc(now), receivers,
+                                     self.settings.lockstep_timeout_s)
+
     async def _wait_for_row(self, cursor: int) -> None:
         market = self.market
+        if self._lockstep_on() and not self.feed.has_subscriptions():
+            await asyncio.sleep(NAP_SECONDS)  # nobody to keep in step with: hold the clock
+            return
         if cursor >= len(market.ts):
             if self.clock.is_max and self.clock.running:
                 self.clock.advance_to(self.session_close)

@@ -6,11 +6,21 @@ Every frame holds exactly one packet (the official client parses only the first 
 Limits: a sixth connection pushes the oldest out with disconnect code 805; more than 100
 instruments in one message, or 5000 on a connection, disconnects with 804. Client binary
 frames (the client's legacy 83-byte disconnect header) are ignored.
+
+Lockstep (``EmulatorSettings.lockstep``, max speed only) is a rehearsal affordance of the
+emulator; real Dhan sends and takes no such messages. After the replay publishes the rows of
+an instant T, each connection that was sent a packet of it also gets the text frame
+``{"Lockstep": T}`` (UTC ns), and the replay stays at T until each of them has answered
+``{"LockstepAck": ns}`` with ns >= T on the same socket, or closed, or ``lockstep_timeout_s``
+has passed (logged as an error). At the session close every connection gets one marker with
+the close's ns. A client that never gets a marker (lockstep off) never acks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,6 +48,26 @@ log = logging.getLogger(__name__)
 
 MAX_QUEUED_FRAMES = 50_000
 DRAINED_FRAMES = 256  # max mode waits until every reader is this close to caught up
+LOCKSTEP_MARKER = "Lockstep"  # {"Lockstep": ns}: emulator -> client, after instant ns
+LOCKSTEP_ACK = "LockstepAck"  # {"LockstepAck": ns}: client -> emulator, done with up to ns
+_CONNECTION_NUMBERS = itertools.count(1)
+
+
+def lockstep_marker(at_ns: int) -> str:
+    """The text frame that closes replay instant ``at_ns`` for one connection."""
+    return json.dumps({LOCKSTEP_MARKER: int(at_ns)})
+
+
+def parse_lockstep_ack(text: str) -> int | None:
+    """The ns of a ``{"LockstepAck": ns}`` message; None if ``text`` is not a valid one."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or set(message) != {LOCKSTEP_ACK}:
+        return None
+    ns = message[LOCKSTEP_ACK]
+    return ns if isinstance(ns, int) and not isinstance(ns, bool) else None
 
 
 @dataclass(frozen=True)
@@ -45,7 +75,7 @@ class _Close:
     """Queue marker: close the socket (after what was queued before it)."""
 
 
-@dataclass
+@dataclass(eq=False)  # one connection is itself: compared and hashed by identity
 class FeedConnection:
     request: web.Request
     ws: web.WebSocketResponse
@@ -53,9 +83,18 @@ class FeedConnection:
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+    name: str = ""
+    # Lockstep: the last marker sent, the highest ack received, set while nothing is owed.
+    marker_ns: int = -1
+    acked_ns: int = -1
+    acked: asyncio.Event = field(default_factory=asyncio.Event)
+    got_close_marker: bool = False
 
     def __post_init__(self) -> None:
         self.caught_up.set()
+        self.acked.set()
+        if not self.name:
+            self.name = f"feed connection #{next(_CONNECTION_NUMBERS)} from {self.request.remote}"
 
     def enqueue(self, frames: list[bytes]) -> None:
         if self.queue.qsize() + len(frames) > MAX_QUEUED_FRAMES:
@@ -67,6 +106,24 @@ class FeedConnection:
             self.queue.put_nowait(frame)
         if self.queue.qsize() > DRAINED_FRAMES:
             self.caught_up.clear()
+
+    def send_marker(self, at_ns: int) -> None:
+        """Queue the lockstep marker of ``at_ns`` (never dropped) and owe its ack."""
+        self.queue.put_nowait(lockstep_marker(at_ns))
+        self.marker_ns = max(self.marker_ns, at_ns)
+        if self.acked_ns < self.marker_ns:
+            self.acked.clear()
+
+    def on_ack(self, ns: int) -> None:
+        self.acked_ns = max(self.acked_ns, ns)
+        if self.acked_ns >= self.marker_ns:
+            self.acked.set()
+
+    def reset_lockstep(self) -> None:
+        """Forget markers and acks (the replay went back in time)."""
+        self.marker_ns = self.acked_ns = -1
+        self.got_close_marker = False
+        self.acked.set()
 
     def disconnect(self, code: int | None) -> None:
         """Queue a disconnect packet with ``code`` (none if None), then the close."""
@@ -83,7 +140,10 @@ class FeedConnection:
                 if isinstance(item, _Close):
                     await self.ws.close()
                     return
-                await self.ws.send_bytes(item)
+                if isinstance(item, str):
+                    await self.ws.send_str(item)
+                else:
+                    await self.ws.send_bytes(item)
         except (ConnectionError, RuntimeError):
             return  # the peer went away; the reader side cleans up
         finally:
@@ -96,6 +156,7 @@ class FeedHub:
     def __init__(self, emulator: Emulator) -> None:
         self.em = emulator
         self.connections: list[FeedConnection] = []
+        self._receivers: dict[FeedConnection, None] = {}  # sent a packet since the last take
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """The WebSocket endpoint (``/feed?version=2&token=&clientId=&authType=2``)."""
@@ -119,6 +180,7 @@ class FeedHub:
             if conn in self.connections:
                 self.connections.remove(conn)
             sender.cancel()
+            conn.acked.set()  # a closed connection owes no ack
         return ws
 
     def _auth_problem(self, request: web.Request) -> int | None:
@@ -134,6 +196,13 @@ class FeedHub:
         return None
 
     def _on_request(self, conn: FeedConnection, text: str) -> None:
+        if LOCKSTEP_ACK in text:  # not Dhan's: answered before the request parser sees it
+            ack = parse_lockstep_ack(text)
+            if ack is None:
+                log.info("ignoring a bad lockstep ack: %s", text[:200])
+            else:
+                conn.on_ack(ack)
+            return
         try:
             request = parse_feed_request(text)
         except MalformedDataError as e:
@@ -191,6 +260,40 @@ class FeedHub:
             if mode not in by_mode:
                 by_mode[mode] = mode_packets(mode, instrument, snap)
             conn.enqueue(by_mode[mode])
+            self._receivers[conn] = None
+
+    def take_receivers(self) -> list[FeedConnection]:
+        """Connections :meth:`publish` sent packets to since the last call (in order)."""
+        found, self._receivers = list(self._receivers), {}
+        return found
+
+    def has_subscriptions(self) -> bool:
+        return any(conn.subs for conn in self.connections)
+
+    def reset_lockstep(self) -> None:
+        for conn in self.connections:
+            conn.reset_lockstep()
+
+    async def lockstep(self, at_ns: int, receivers: list[FeedConnection],
+                       timeout_s: float) -> None:
+        """Send each receiver the marker of ``at_ns``; wait for their acks (or closes).
+
+        A connection silent past ``timeout_s`` is logged as an error and no longer waited for.
+        """
+        live = [conn for conn in receivers if conn in self.connections]
+        for conn in live:
+            conn.send_marker(at_ns)
+        waits = {conn: asyncio.ensure_future(conn.acked.wait()) for conn in live
+                 if not conn.acked.is_set()}
+        if not waits:
+            return
+        _, late = await asyncio.wait(waits.values(), timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        for conn, task in waits.items():
+            if task in late:
+                log.error("lockstep: %s did not ack %d within %.1f s; replay goes on",
+                          conn.name, at_ns, timeout_s)
 
     def broadcast_market_status(self) -> None:
         for conn in self.connections:

@@ -15,11 +15,17 @@ CORRELATION_RE = re.compile(r"^[A-Za-z0-9 _-]{1,30}$")
 
 @dataclass(frozen=True)
 class FillSettings:
-    """How the emulator fills: the ``broker`` config's knobs (latency is the ack delay)."""
+    """How the emulator fills: the ``broker`` config's knobs (latency is the ack delay).
+
+    ``fill_on_next_quote``: an order never fills on a quote stamped at or before its creation
+    (the client decided on that quote; the exchange sees the order after it), only on its
+    instrument's next one, as the replay's SimBroker does at zero latency.
+    """
 
     slippage_ticks: int = 0
     cap_by_top_qty: bool = True
     price_protection_pct: float | None = None
+    fill_on_next_quote: bool = False
 
     def params(self, tick_size: float) -> FillParams:
         return FillParams(latency_ms=0.0, slippage_ticks=self.slippage_ticks,

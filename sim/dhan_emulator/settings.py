@@ -41,6 +41,11 @@ class EmulatorSettings:
     chain_v25_fields: bool = True
     # GET /orders/{id} answered a one-element list in the recorded real API (docs: object).
     order_lookup_as_list: bool = True
+    # Rehearsal-only (real Dhan has nothing like it), max speed only: after each replay
+    # instant the feed sends a {"Lockstep": ns} marker and the replay waits for the client's
+    # {"LockstepAck": ns} (or lockstep_timeout_s) before moving on; see sim.dhan_emulator.feed.
+    lockstep: bool = False
+    lockstep_timeout_s: float = 30.0
 
 
 def initial_faults(app: AppConfig) -> dict[str, Any]:
@@ -63,11 +68,13 @@ def settings_from_app(app: AppConfig, day: date, **overrides: Any) -> EmulatorSe
         "opening_balance": app.risk.capital, "risk_free_rate": app.sim.risk_free_rate,
         "fills": FillSettings(slippage_ticks=broker.slippage_ticks,
                               cap_by_top_qty=broker.cap_by_top_qty,
-                              price_protection_pct=broker.price_protection_pct),
+                              price_protection_pct=broker.price_protection_pct,
+                              fill_on_next_quote=app.emulator.fill_on_next_quote),
         "charges": broker.charges, "extra_sessions": tuple(app.data.extra_sessions),
         "port": app.emulator.port, "client_id": app.emulator.client_id,
         "access_token": app.emulator.access_token, "ping_seconds": app.emulator.ping_seconds,
-        "faults": initial_faults(app),
+        "faults": initial_faults(app), "lockstep": app.emulator.lockstep,
+        "lockstep_timeout_s": app.emulator.lockstep_timeout_s,
     }
     base.update(overrides)
     return EmulatorSettings(**base)
