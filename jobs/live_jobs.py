@@ -1,4 +1,4 @@
-"""DhanHQ jobs: ``mode=record`` (the live feed into the catalog) and ``mode=live`` (not yet).
+"""DhanHQ jobs: ``mode=record`` (the live feed into the catalog) and ``mode=live``.
 
 Credentials come only from env ``DHAN_CLIENT_ID`` / ``DHAN_ACCESS_TOKEN``; ``dhan.feed_url``
 (and ``dhan.base_url``, or env ``DHAN_BASE_URL``) may point at the emulator for a rehearsal.
@@ -98,10 +98,21 @@ def record(app: AppConfig) -> int:
 
 
 def live(app: AppConfig) -> int:
-    """``mode=live``: says whether it is armed; the live strategy loop is not built yet."""
+    """``mode=live``: the strategy on DhanHQ until the session ends or it is stopped.
+
+    Says at start whether orders will be sent; without both arming switches every order is
+    journalled and logged as "would send", and nothing reaches Dhan.
+    """
     from brokers.dhan.orders import live_armed
+    from jobs.report_jobs import report_after_run
+    from runtime.live import LiveRuntime
 
     _, says = live_armed(app.live)
     print(says)
-    raise ConfigError("mode=live: the DhanStore/DhanBroker strategy loop is not built yet "
-                      "(brokers/dhan has the client, feeds, order gateway); use mode=paper")
+    runtime = LiveRuntime(app, send_orders=True)
+    code = runtime.run()
+    print(f"run {runtime.run_id}: live {app.index.name} {runtime.day} "
+          f"{'finished' if code == 0 else 'failed'}; journalled in {app.db.url}")
+    if runtime.run_id:
+        report_after_run(app, runtime.run_id)
+    return code

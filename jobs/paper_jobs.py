@@ -9,12 +9,18 @@ from core.config import AppConfig
 
 
 def paper(app: AppConfig) -> int:
-    """``mode=paper``: one session on a paced replay of a catalog day, until it ends or stops."""
+    """``mode=paper``: one session with the paper broker, until it ends or stops: a paced
+    replay of a catalog day, or (``feed=dhan``) DhanHQ's live market feed."""
     from runtime.supervisor import PaperRuntime
 
-    runtime = PaperRuntime(app)
+    if app.feed == "dhan":
+        from runtime.live import LiveRuntime
+
+        runtime: PaperRuntime = LiveRuntime(app, send_orders=False)
+    else:
+        runtime = PaperRuntime(app)
     code = runtime.run()
-    print(f"run {runtime.run_id}: paper {app.index.name} {runtime.day} "
+    print(f"run {runtime.run_id}: paper ({app.feed} feed) {app.index.name} {runtime.day} "
           f"{'finished' if code == 0 else 'failed'}; journalled in {app.db.url}")
     if runtime.run_id:
         from jobs.report_jobs import report_after_run

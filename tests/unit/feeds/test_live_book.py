@@ -79,7 +79,8 @@ def test_live_book_chain_and_rounding_to_paise() -> None:
     [quote] = chain.quotes
     assert (chain.spot, quote.ltp, quote.bid, quote.ask) == (25_010.05, 123.45, 123.4, 123.55)
     assert (quote.bid_qty, quote.ask_qty, quote.oi) == (75, 50, 9_000)
-    book.add_quote(501, OPEN_NS + 1_000, 124.0, 123.9, 124.1, 1, 1, 1)  # older: stamped at the latest
+    # an older quote is stamped at the latest event time
+    book.add_quote(501, OPEN_NS + 1_000, 124.0, 123.9, 124.1, 1, 1, 1)
     assert book.series(501).ts.tolist() == [OPEN_NS + 2_000, OPEN_NS + 2_000]
 
 

@@ -55,9 +55,21 @@ def test_day_contracts_without_an_import_say_what_to_run(tmp_path: Path) -> None
         day_contracts(compose_config([f"db.url={url}"]), DAY)
 
 
-def test_live_mode_says_dry_run_and_refuses(capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPTSCALP_LIVE", raising=False)
-    with pytest.raises(ConfigError, match="not built yet"):
-        live(compose_config(["mode=live"]))
+def test_live_mode_says_dry_run_then_needs_credentials(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    for name in ("OPTSCALP_LIVE", "DHAN_CLIENT_ID", "DHAN_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    app = compose_config(["mode=live", f"data.root={tmp_path}", "live.day=2024-10-09",
+                          f"db.url=sqlite:///{tmp_path / 'db.sqlite'}"])
+    with pytest.raises(ConfigError, match="credentials missing: set DHAN_CLIENT_ID"):
+        live(app)
     assert "DRY RUN" in capsys.readouterr().out
+
+
+def test_live_day_must_be_a_session(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DHAN_CLIENT_ID", "1")
+    monkeypatch.setenv("DHAN_ACCESS_TOKEN", "t")
+    app = compose_config(["mode=live", f"data.root={tmp_path}", "live.day=2024-10-12"])
+    with pytest.raises(ConfigError, match="2024-10-12 is not a trading session"):
+        live(app)
