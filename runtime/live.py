@@ -25,6 +25,7 @@ import numpy as np
 
 from brokers.dhan.client import Credentials, DhanClient, credentials_from_env
 from brokers.dhan.feed import MarketFeedClient
+from brokers.dhan.orders import live_armed
 from core.calendar import TradingCalendar
 from core.clock import IST, ns_from_utc, utc_from_ns
 from core.config import AppConfig
@@ -33,6 +34,7 @@ from core.instruments import OptionContract
 from feeds.daybook import contracts_from_table
 from feeds.dhan_store import DhanStore
 from feeds.paced import PaceGate
+from runtime.adoption import adopt_unknown_lots, unknown_lots
 from runtime.startup import PaperRun, open_paper_run
 from runtime.supervisor import PaperRuntime
 from runtime.threads import Worker
@@ -126,6 +128,24 @@ class LiveRuntime(PaperRuntime):
         self.feed = MarketFeedClient(self.credentials, self.store.on_packet, app.dhan,
                                      on_lockstep=self.store.on_lockstep if lockstep else None)
         self.store.connect(self.feed.subscribe, self.feed.unsubscribe, self.feed.ack_lockstep)
+
+    def _open_journal(self, run: PaperRun, at: datetime) -> tuple[float, Any]:
+        """As paper, then adopt what Dhan holds beyond the journal (armed live only)."""
+        cash, resume = super()._open_journal(run, at)
+        if not (self.send_orders and live_armed(self.app.live)[0]):
+            return cash, resume
+        assert self.client is not None
+        try:
+            broker_positions = self.client.positions()
+        except BrokerError as e:  # exits must not wait for this: try again at the next start
+            log.error("ALERT: Dhan positions unavailable at start (%s): lots the journal "
+                      "does not know are NOT adopted", e)
+            return cash, resume
+        held = {p.contract.security_id: p.held_qty for p in (resume.positions if resume else ())}
+        lots = unknown_lots(broker_positions, held)
+        resume = adopt_unknown_lots(lots, resume, self.store.book.contracts.get,
+                                    self.store.last_price, self.sink, at, cash)
+        return cash, resume
 
     def _make_broker(self, cash: float) -> Any:
         if not self.send_orders:
