@@ -88,7 +88,7 @@ class RuntimeStatus:
         broker = self.broker
         if broker is None:
             return {"name": "paper", "connected": False}
-        return {"name": "paper", "connected": broker.connected,
+        return {"name": getattr(broker, "broker_name", "paper"), "connected": broker.connected,
                 "cash": round(broker.getcash(), 2),
                 "open_orders": [vars(o) for o in broker.open_orders()]}
 

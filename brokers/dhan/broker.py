@@ -114,6 +114,7 @@ class DhanBroker(bt.BrokerBase):
         self.notifs: collections.deque[Order] = collections.deque()
         self.charges_paid = 0.0
         self.connected = True
+        self.broker_name = "dhan"  # what the health page calls it
 
     def start(self) -> None:
         super().start()
