@@ -225,6 +225,8 @@ class LiveConfig:
     # An exit resting unfilled this long is cancelled and sent again (price protection).
     exit_wait_s: float = field(default=2.0, metadata=rng(0.01, 600))
     exit_rounds: int = field(default=10, metadata=rng(1, 100))
+    # Dhan's positions against the engine's every this many seconds (0 = only at start).
+    reconcile_s: float = field(default=60.0, metadata=rng(0, 3600))
     # Emulator rehearsals only: step with the emulator (emulator.lockstep=true) so a live run
     # trades exactly like the replay. Refused unless the feed URL is on this machine.
     lockstep: bool = False

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from brokers.dhan.broker import DhanBroker
 from brokers.dhan.order_updates import OrderUpdateClient
 from brokers.dhan.orders import OrderGateway, live_armed
+from runtime.live_reconcile import PositionWatch
 from runtime.threads import Worker
 
 if TYPE_CHECKING:
@@ -33,9 +34,15 @@ def make_dhan_broker(runtime: LiveRuntime, cash: float) -> DhanBroker:
         beat = app.paper.heartbeat_s
         runtime.threads.spawn("dhan-order-updates", lambda w: _keep_running(w, updates, beat))
     gate = runtime.gate
-    return DhanBroker(gateway, runtime.setup.schedule, app.index.exchange, runtime.day, cash,
-                      lambda: gate.released_ns, poll_interval_s=app.live.order_poll_s,
-                      exit_wait_s=app.live.exit_wait_s, exit_rounds=app.live.exit_rounds)
+    broker = DhanBroker(gateway, runtime.setup.schedule, app.index.exchange, runtime.day, cash,
+                        lambda: gate.released_ns, poll_interval_s=app.live.order_poll_s,
+                        exit_wait_s=app.live.exit_wait_s, exit_rounds=app.live.exit_rounds)
+    if armed and app.live.reconcile_s > 0 and runtime.client is not None:
+        assert runtime.status is not None
+        watch = PositionWatch(runtime.client.positions, broker.held, runtime.status.notes)
+        interval = app.live.reconcile_s
+        runtime.threads.spawn("dhan-reconcile", lambda w: watch.run(w, interval))
+    return broker
 
 
 def _keep_running(worker: Worker, client: Any, beat: float) -> None:
