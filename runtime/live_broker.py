@@ -29,7 +29,8 @@ def make_dhan_broker(runtime: LiveRuntime, cash: float) -> DhanBroker:
     assert runtime.credentials is not None
     updates = OrderUpdateClient(runtime.credentials, app.dhan) if armed else None
     gateway = OrderGateway(runtime.client if armed else None, runtime.sink, armed,
-                           updates=updates, exit_rounds=app.live.exit_rounds)
+                           updates=updates, exit_rounds=app.live.exit_rounds,
+                           now=runtime.clock.now)  # replay time in a lockstep rehearsal
     if updates is not None:
         beat = app.paper.heartbeat_s
         runtime.threads.spawn("dhan-order-updates", lambda w: _keep_running(w, updates, beat))

@@ -71,6 +71,8 @@ def test_killed_mid_position_then_restarted_exits_the_position(
     resumed = trades[held[0].position_key]
     assert resumed.entry_at == first.entry_at
     assert resumed.exit_reason in RULE_EXITS
+    assert resumed.exit_at.astimezone(IST).date() == DAY  # replay time, not the wall clock
+    assert resumed.exit_at > middle
     book = emulator.call(lambda: [(o.correlation_id, o.instrument.security_id, o.side,
                                    o.filled_qty) for o in emulator.emulator.book.orders.values()])
     assert max(Counter(cid for cid, *_ in book).values()) == 1  # nothing sent twice
