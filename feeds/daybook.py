@@ -70,6 +70,12 @@ class DayBook:
     def series(self, security_id: int) -> QuoteSeries | None:
         return self._series.get(security_id)
 
+    def last_quote(self, security_id: int, at_ns: int) -> tuple[int, float] | None:
+        """(ts ns, ltp) of ``security_id``'s last quote at or before ``at_ns``; None if none."""
+        series = self._series.get(security_id)
+        i = -1 if series is None else series.index_at(at_ns)
+        return None if i < 0 else (int(series.ts[i]), float(series.ltp[i]))  # type: ignore[union-attr]
+
     def index_last(self, at: datetime) -> tuple[int, float] | None:
         """(ts ns, ltp) of the last index tick at or before ``at``."""
         i = self.index.index_at(ns_from_utc(at))

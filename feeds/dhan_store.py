@@ -144,18 +144,14 @@ class DhanStore:
 
     # -- health and recovery -----------------------------------------------------------------
     def last_tick_ns(self, security_id: int, at_ns: int) -> int | None:
-        series = self.book.series(security_id)
-        if series is None:
-            return None
-        i = series.index_at(at_ns)
-        return None if i < 0 else int(series.ts[i])
+        """Time of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
+        last = self.book.last_quote(security_id, at_ns)
+        return None if last is None else last[0]
 
     def last_price(self, security_id: int, at_ns: int) -> float | None:
-        series = self.book.series(security_id)
-        if series is None:
-            return None
-        i = series.index_at(at_ns)
-        return None if i < 0 else float(series.ltp[i])
+        """LTP of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
+        last = self.book.last_quote(security_id, at_ns)
+        return None if last is None else last[1]
 
     # -- the feed thread ---------------------------------------------------------------------
     def on_packet(self, packet: Packet, receive_ns: int) -> None:

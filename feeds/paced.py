@@ -278,19 +278,13 @@ class PacedReplayStore(ReplayStore):
 
     def last_tick_ns(self, security_id: int, at_ns: int) -> int | None:
         """Time of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        series = self.book.series(security_id)
-        if series is None:
-            return None
-        i = series.index_at(at_ns)
-        return None if i < 0 else int(series.ts[i])
+        last = self.book.last_quote(security_id, at_ns)
+        return None if last is None else last[0]
 
     def last_price(self, security_id: int, at_ns: int) -> float | None:
         """LTP of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        series = self.book.series(security_id)
-        if series is None:
-            return None
-        i = series.index_at(at_ns)
-        return None if i < 0 else float(series.ltp[i])
+        last = self.book.last_quote(security_id, at_ns)
+        return None if last is None else last[1]
 
 
 def session_clock(calendar: TradingCalendar, day: date, speed: str | float,

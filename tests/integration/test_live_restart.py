@@ -7,21 +7,16 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from core.clock import IST
 from core.config_check import compose_config
 from core.db.engine import make_engine, session_factory
 from reports.journal import Journal
 from sim.dhan_emulator import EmulatorServer
-from sim.dhan_emulator.orders import FillSettings
-from sim.dhan_emulator.settings import settings_from_app
 from tests.integration.test_live_parity import (  # noqa: F401 - the module's market fixture
     DAY,
-    SIM,
+    emulator,
     live_overrides,
     market,
     replayed,
@@ -32,17 +27,6 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_EXITS = {"stop_loss", "take_profit", "breakeven_stop", "trailing_stop", "time_exit"}
 
 
-@pytest.fixture
-def emulator(market: Path) -> Iterator[EmulatorServer]:  # noqa: F811
-    app = compose_config([f"data.root={market}", *SIM])
-    fills = FillSettings(slippage_ticks=app.broker.slippage_ticks,
-                         cap_by_top_qty=app.broker.cap_by_top_qty, fill_on_next_quote=True)
-    settings = settings_from_app(app, DAY, speed="max", lockstep=True, fills=fills,
-                                 opening_balance=10_000_000.0)
-    with EmulatorServer(settings) as server:
-        yield server
-
-
 def _main(args: list[str], server: EmulatorServer) -> subprocess.CompletedProcess:
     env = {**os.environ, "DHAN_CLIENT_ID": server.settings.client_id,
            "DHAN_ACCESS_TOKEN": server.settings.access_token, "OPTSCALP_LIVE": "1"}
@@ -51,7 +35,7 @@ def _main(args: list[str], server: EmulatorServer) -> subprocess.CompletedProces
 
 
 def test_killed_mid_position_then_restarted_exits_the_position(
-        market: Path, emulator: EmulatorServer) -> None:  # noqa: F811
+        market: Path, emulator: EmulatorServer) -> None:  # noqa: F811 - fixtures
     first = replayed(market, "r0")[0]
     middle = first.entry_at + (first.exit_at - first.entry_at) / 2
     kill_at = middle.astimezone(IST).strftime("%H:%M:%S")
