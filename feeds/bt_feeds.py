@@ -104,22 +104,34 @@ class SlotFeed(bt.feed.DataBase):
     lines back (keeping the bar buffered) when another feed is earlier. ``quote_index`` and
     ``ts_ns`` therefore name the last *delivered* quote, never one loaded ahead of the clock,
     and ``release`` drops a buffered bar so it cannot reach the next bound contract.
+
+    Batched (bar mode, ``batch_ns`` = one minute): a step delivers a whole minute of a bar's
+    path quotes at the minute's end, the step the index bar closes in, instead of one step
+    per path point. The strategy walks the path itself, calling ``reveal`` before each
+    instant so the broker fills on exactly the quotes a step-per-quote replay would have
+    shown it: same trades, a third of the engine steps.
     """
 
     # Only what the strategy reads per tick: every extra line costs each step (the broker
     # reads book sizes from the series arrays).
     lines = ("bid", "ask")
 
-    def __init__(self, slot: int, clock_done: Callable[[], bool]) -> None:
+    def __init__(self, slot: int, clock_done: Callable[[], bool], batch_ns: int = 0) -> None:
         super().__init__()
         # Time of the quote this slot offers in the current engine step (see BarArrayFeed).
         self.presenting_ns = _NONE_PRESENTED
         self.slot = slot
         self._clock_done = clock_done
+        # batch_ns > 0 (bar mode): one step delivers every quote of a batch_ns window, stamped
+        # at the window's end; the strategy reveals them one instant at a time (see reveal).
+        self._batch_ns = batch_ns
         self.contract: OptionContract | None = None
         self._series: QuoteSeries | None = None
         self._num = np.empty(0)
-        self._i = -1
+        self._last_of = np.empty(0, dtype=np.int64)  # per quote: last quote of its window
+        self._i = -1  # last quote loaded
+        self._before = -1  # last quote before the loaded step
+        self._shown = -1  # last quote revealed (batched slots)
 
     @property
     def bound(self) -> bool:
@@ -132,6 +144,12 @@ class SlotFeed(bt.feed.DataBase):
         self._series = series
         self._num = bt_num(series.ts)
         self._i = int(np.searchsorted(series.ts, after_ns, side="right")) - 1
+        self._before = self._shown = self._i
+        if self._batch_ns:
+            window = np.asarray(series.ts, dtype=np.int64) // self._batch_ns
+            ends = np.flatnonzero(np.r_[window[1:] != window[:-1], True])
+            self._last_of = np.repeat(ends, np.diff(np.r_[-1, ends]))
+            self._num = bt_num((window + 1) * self._batch_ns)
 
     def release(self) -> None:
         self.contract = None
@@ -149,8 +167,24 @@ class SlotFeed(bt.feed.DataBase):
         return int(self._series.ts[self.quote_index()])
 
     def quote_index(self) -> int:
-        """Index in the series of the last delivered quote; -1 if there is none."""
+        """Index in the series of the last delivered (and revealed) quote; -1 if none."""
+        if self._batch_ns:
+            return min(self._shown, self.delivered_index())
         return self._i - 1 if self._loaded_ahead() else self._i
+
+    def delivered_index(self) -> int:
+        """Index of the last quote delivered to the engine (batched: maybe not revealed)."""
+        if self._batch_ns:
+            return self._before if self._loaded_ahead() else self._i
+        return self.quote_index()
+
+    @property
+    def batched(self) -> bool:
+        return self._batch_ns > 0
+
+    def reveal(self, row: int) -> None:
+        """Batched slots: quotes up to ``row`` are now visible (to the broker's fills)."""
+        self._shown = max(self._shown, min(row, self.delivered_index()))
 
     @property
     def series(self) -> QuoteSeries | None:
@@ -165,14 +199,18 @@ class SlotFeed(bt.feed.DataBase):
             return False if self._clock_done() else None
         ret = super().next(datamaster, ticks)
         if ret and self._series is not None:
-            self.presenting_ns = int(self._series.ts[self._i])
+            ts = int(self._series.ts[self._i])
+            self.presenting_ns = ts - ts % self._batch_ns + self._batch_ns if self._batch_ns else ts
         return ret
 
     def _load(self) -> bool | None:
         series = self._series
         if series is None or self._i + 1 >= len(series):
             return False if self._clock_done() else None
-        i = self._i = self._i + 1
+        i = self._i + 1
+        if self._batch_ns:
+            self._before, i = self._i, int(self._last_of[i])
+        self._i = i
         lines = self.lines
         ltp = series.ltp[i]
         lines.datetime[0] = self._num[i]

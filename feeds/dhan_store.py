@@ -34,7 +34,7 @@ from core.config import IndexConfig
 from core.instruments import OptionContract
 from feeds.bt_feeds import bt_num
 from feeds.live_book import MINUTE_NS, GrowingSeries, LiveBook
-from feeds.paced import PacedBarFeed, PacedClone, PacedSlotFeed, PaceGate
+from feeds.paced import PacedBarFeed, PacedSlotFeed, PaceGate
 from strategies.logic.types import ChainSnapshot
 
 log = logging.getLogger(__name__)
@@ -222,8 +222,8 @@ class DhanStore:
         return series  # type: ignore[return-value]
 
     # -- feeds -------------------------------------------------------------------------------
-    def add_feeds(self, cerebro: bt.Cerebro, slots: int, confirm_minutes: int) -> None:
-        """Live index 1m bars, their resample to the confirmation timeframe, the slots."""
+    def add_feeds(self, cerebro: bt.Cerebro, slots: int) -> None:
+        """Live index 1m bars and the slots (the strategy buckets confirmation bars)."""
         self.slot_feeds = [LiveSlotFeed(k, self._clock_done, self.gate, self,
                                         timeframe=bt.TimeFrame.Ticks, name=f"slot{k}")
                            for k in range(slots)]
@@ -231,9 +231,6 @@ class DhanStore:
                            name=f"{self.underlying} 1m")
         self.clock_feed = feed
         cerebro.adddata(feed)
-        cerebro.resampledata(PacedClone(dataname=feed), timeframe=bt.TimeFrame.Minutes,
-                             compression=confirm_minutes,
-                             name=f"{self.underlying} {confirm_minutes}m")
         for slot in self.slot_feeds:
             cerebro.adddata(slot)
         order = sorted(cerebro.datas, key=lambda d: (d._timeframe, d._compression))

@@ -12,22 +12,17 @@ replay time may go:
 
 Either way a step releases exactly one instant, the earliest pending one, and so the steps
 are the same at any speed: one release per step keeps a step's items independent of when
-each feed looks at the clock, and no feed ever loads an item later than the step (a
-loaded-ahead index bar would be consumed early by the 5m resample clone). The 5m resample
-sees replay time too: backtrader's resampler closes a bar "by the clock" from
-``utcnow() + _timeoffset()`` when no data comes, and :class:`PacedClone` makes that offset
-point at the released time.
+each feed looks at the clock, and no feed ever loads an item later than the step.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 import backtrader as bt
 import numpy as np
-from backtrader.feed import DataClone
 
 from core.calendar import TradingCalendar
 from core.clock import ns_from_utc, utc_from_ns
@@ -36,10 +31,6 @@ from feeds.bt_feeds import BarArrayFeed, SlotFeed
 from feeds.catalog import Catalog
 from feeds.replay import MINUTE_NS, ReplayStore
 from sim.clock import ReplayClock
-
-# The resampler's wall-clock check runs a few microseconds after the offset is computed:
-# aim just short of the released time so it can never close a bar early.
-_CHECK_MARGIN = timedelta(milliseconds=1)
 
 StepPolicy = Callable[[int], int]  # proposed release (ns) -> allowed release (ns)
 
@@ -115,10 +106,6 @@ class PaceGate:
         self.released_ns = max(self.released_ns, allowed)
         if not self.paced:
             self._published_ns = self.released_ns
-
-    def released_naive_utc(self) -> datetime:
-        """The release as backtrader's naive UTC datetime (for the resampler's clock)."""
-        return utc_from_ns(self.released_ns).replace(tzinfo=None)
 
     def _await_published(self, earliest: int | None, seen: int) -> int:
         with self._cond:
@@ -210,18 +197,6 @@ class PacedSlotFeed(SlotFeed):
         return int(series.ts[i]) if 0 <= i < len(series) else None
 
 
-class PacedClone(DataClone):
-    """The resample clone of the index feed, live, with replay time as its clock."""
-
-    def islive(self) -> bool:
-        return True
-
-    def _timeoffset(self) -> timedelta:
-        gate: PaceGate = self.p.dataname._gate
-        wall = datetime.now(UTC).replace(tzinfo=None)
-        return gate.released_naive_utc() - _CHECK_MARGIN - wall
-
-
 class PacedReplayStore(ReplayStore):
     """A :class:`ReplayStore` whose feeds run backtrader's live loop under a :class:`PaceGate`.
 
@@ -255,7 +230,7 @@ class PacedReplayStore(ReplayStore):
                             for k, v in self.index_bars.items()}
         self.index_bars = {k: np.asarray(v)[~before] for k, v in self.index_bars.items()}
 
-    def add_feeds(self, cerebro: bt.Cerebro, slots: int, confirm_minutes: int) -> None:
+    def add_feeds(self, cerebro: bt.Cerebro, slots: int) -> None:
         """As :meth:`ReplayStore.add_feeds`, with paced feeds; the first polled one leads."""
         self.slot_feeds = [PacedSlotFeed(k, self._clock_done, self.gate,
                                          timeframe=bt.TimeFrame.Ticks, name=f"slot{k}")
@@ -265,9 +240,6 @@ class PacedReplayStore(ReplayStore):
                             name=f"{self.underlying} 1m")
         self.clock_feed = feed
         cerebro.adddata(feed)
-        cerebro.resampledata(PacedClone(dataname=feed), timeframe=bt.TimeFrame.Minutes,
-                             compression=confirm_minutes,
-                             name=f"{self.underlying} {confirm_minutes}m")
         for slot in self.slot_feeds:
             cerebro.adddata(slot)
         # cerebro polls its feeds sorted by (timeframe, compression), stably.

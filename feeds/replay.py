@@ -35,6 +35,10 @@ _BAR_KEYS = ("ts", "open", "high", "low", "close")
 class ReplayStore:
     """A replayed day: satisfies the strategy's MarketView and builds its feeds."""
 
+    # Bar mode: deliver each minute of a contract's bar path in one engine step (see
+    # SlotFeed); False steps once per path quote, the reference the batched walk must equal.
+    batch_bar_paths = True
+
     def __init__(self, catalog: Catalog, index: IndexConfig, calendar: TradingCalendar,
                  day: date, warmup_sessions: int, source: str = "ticks",
                  bar_half_spread_ticks: int = 1) -> None:
@@ -42,6 +46,7 @@ class ReplayStore:
             raise MissingDataError(f"no ticks for {index.name} on {day} in {catalog.root}")
         self.underlying = index.name
         self.day = day
+        self.source = source
         self.calendar = calendar
         if source == "bars":
             ticks = quotes_from_bars(day_bars(catalog, index, day), index.security_id,
@@ -82,17 +87,16 @@ class ReplayStore:
         return self.calendar.is_session(day)
 
     # -- feeds -------------------------------------------------------------------------------
-    def add_feeds(self, cerebro: bt.Cerebro, slots: int, confirm_minutes: int) -> None:
-        """Index 1m bars, backtrader's resample of them to the confirmation timeframe, slots."""
-        slot_feeds = [SlotFeed(k, self._clock_done, timeframe=bt.TimeFrame.Ticks,
+    def add_feeds(self, cerebro: bt.Cerebro, slots: int) -> None:
+        """Index 1m bars (the strategy buckets its confirmation bars itself), then slots."""
+        batch_ns = MINUTE_NS if self.source == "bars" and self.batch_bar_paths else 0
+        slot_feeds = [SlotFeed(k, self._clock_done, batch_ns, timeframe=bt.TimeFrame.Ticks,
                                name=f"slot{k}") for k in range(slots)]
         feed = BarArrayFeed(self.index_bars, MINUTE_NS, lambda: earliest_presented(slot_feeds),
                             timeframe=bt.TimeFrame.Minutes, compression=1,
                             name=f"{self.underlying} 1m")
         self.clock_feed = feed
         cerebro.adddata(feed)
-        cerebro.resampledata(feed, timeframe=bt.TimeFrame.Minutes, compression=confirm_minutes,
-                             name=f"{self.underlying} {confirm_minutes}m")
         for slot in slot_feeds:
             cerebro.adddata(slot)
 

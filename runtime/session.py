@@ -106,7 +106,7 @@ def build_session(app: AppConfig, setup: StrategySetup, store: Any,
     """Cerebro with the paced feeds, a broker (default: paper) and the scalper (HWM on)."""
     cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=False, exactbars=False,
                          quicknotify=True)
-    store.add_feeds(cerebro, app.risk.max_positions, app.strategy.confirm_minutes)
+    store.add_feeds(cerebro, app.risk.max_positions)
     fill_params = FillParams.from_config(app.broker, app.index.tick_size)
 
     def params_for(_slot: object) -> FillParams:

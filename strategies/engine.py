@@ -45,17 +45,19 @@ class DayResult:
 
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
             day: date, balance: float, journal: JournalSink,
-            first_order_number: int = 1) -> DayResult:
+            first_order_number: int = 1, batch_bar_paths: bool = True) -> DayResult:
     """Replay one session through the strategy; raises DataError if the day is unusable.
 
     ``mode=backtest`` replays the day's 1m bars, every other mode its ticks.
+    ``batch_bar_paths=False`` steps bar mode once per path quote (the slower reference).
     """
     source = "bars" if app.mode.name == "backtest" else "ticks"
     store = ReplayStore(catalog, app.index, calendar, day, app.strategy.warmup_sessions,
                         source, app.broker.bar_half_spread_ticks)
+    store.batch_bar_paths = batch_bar_paths
     cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=False, exactbars=False,
                          quicknotify=True)
-    store.add_feeds(cerebro, app.risk.max_positions, app.strategy.confirm_minutes)
+    store.add_feeds(cerebro, app.risk.max_positions)
     fill_params = FillParams.from_config(app.broker, app.index.tick_size)
 
     def params_for(_slot: object) -> FillParams:

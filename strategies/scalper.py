@@ -1,7 +1,8 @@
 """The options scalper as a thin bt.Strategy: lines in, pure decisions, orders out.
 
-Feeds: ``datas[0]`` the index 1m bars (stamped at close), ``datas[1]`` backtrader's 5m
-resample of them, ``datas[2:]`` the contract slots. On each closed 1m bar of the session the
+Feeds: ``datas[0]`` the index 1m bars (stamped at close), ``datas[1:]`` the contract slots.
+The confirmation timeframe is bucketed from the 1m bars here (one rule for warm-up and session
+bars, and no resampled feed for backtrader to step). On each closed 1m bar of the session the
 entry pipeline runs; on each tick of a held contract the exit rules and the daily breaker
 run. Which store and broker sit underneath (replay, paper, live) is not this class's concern.
 """
@@ -19,6 +20,7 @@ from core.clock import ns_from_utc, utc_from_ns
 from core.errors import MissingDataError
 from strategies.entries import MarketView, plan_entry
 from strategies.logic import exits as exit_rules
+from strategies.logic.bar_buckets import BarBuckets
 from strategies.logic.guard import GuardState
 from strategies.logic.signal import evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
@@ -38,6 +40,7 @@ from strategies.timeframes import IST_OFFSET_NS, NS_PER_DAY, Timeframe, warm_up
 
 log = logging.getLogger(__name__)
 
+MINUTE_NS = 60_000_000_000
 # backtrader's end states of an order -> the status Dhan reports.
 _DEAD_STATUS = {bt.Order.Canceled: "CANCELLED", bt.Order.Rejected: "REJECTED",
                 bt.Order.Margin: "REJECTED", bt.Order.Expired: "EXPIRED"}
@@ -59,9 +62,10 @@ class Scalper(bt.Strategy):
         self.setup: StrategySetup = self.p.setup
         self.market: MarketView = self.p.market
         self.journal: JournalSink = self.p.journal
-        self.primary, self.confirm = self.datas[0], self.datas[1]
-        self.slots = list(self.datas[2:])
+        self.primary = self.datas[0]
+        self.slots = list(self.datas[1:])
         self.tf1, self.tf5 = Timeframe(self.setup), Timeframe(self.setup)
+        self.confirm_bars = BarBuckets(self.setup.confirm_minutes)
         self.book = PositionBook()
         self.order_number = self.p.first_order_number
         self.breaker_latched = False
@@ -71,7 +75,8 @@ class Scalper(bt.Strategy):
         self._flatten_due: ExitReason | None = None
         self._now_ns = self.p.session_open_ns  # time of the latest event seen
         self.start_balance = math.nan
-        self._slot_seen = {id(s): 0 for s in self.slots}
+        self._slot_seen = {id(s): -1 for s in self.slots}  # last quote row handled
+        self._batched = any(getattr(s, "batched", False) for s in self.slots)
         self._closes: list[float] = []
         self._days: list[int] = []
         if self.p.warmup is not None:
@@ -92,13 +97,15 @@ class Scalper(bt.Strategy):
     def next(self) -> None:
         if self.operator is not None or self._flatten_due is not None:
             self._obey_operator()  # first: a kill blocks this step's entry too
-        if len(self.confirm) > self.tf5.seen:
-            self.tf5.seen = len(self.confirm)
-            self.tf5.update(self.confirm.high[0], self.confirm.low[0], self.confirm.close[0])
-        for slot in self.slots:
-            if slot.bound and len(slot) > self._slot_seen[id(slot)]:
-                self._slot_seen[id(slot)] = len(slot)
-                self._on_slot_tick(slot)
+        if self._batched:
+            self._walk_slot_paths()
+        else:
+            for slot in self.slots:
+                if slot.bound:
+                    row = slot.quote_index()
+                    if row > self._slot_seen[id(slot)]:
+                        self._slot_seen[id(slot)] = row
+                        self._on_slot_tick(slot, row)
         if len(self.primary) > self.tf1.seen:
             self.tf1.seen = len(self.primary)
             self._on_primary_bar()
@@ -127,7 +134,11 @@ class Scalper(bt.Strategy):
     def _on_primary_bar(self) -> None:
         now_ns = self.primary.close_ts_ns()
         bar = self.primary
-        self.tf1.update(bar.high[0], bar.low[0], bar.close[0])
+        high, low, close = bar.high[0], bar.low[0], bar.close[0]
+        for bucket in self.confirm_bars.add(now_ns - MINUTE_NS, bar.open[0], high, low, close):
+            self.tf5.seen += 1
+            self.tf5.update(bucket.high, bucket.low, bucket.close)
+        self.tf1.update(high, low, close)
         self._closes.append(self.primary.close[0])
         self._days.append((now_ns + IST_OFFSET_NS) // NS_PER_DAY)
         if now_ns <= self.p.session_open_ns:
@@ -168,7 +179,7 @@ class Scalper(bt.Strategy):
                                        contract.security_id, contract.symbol, intent.quantity,
                                        intent.reference_price, "entry"))
         slot.bind(contract, series, now_ns)
-        self._slot_seen[id(slot)] = len(slot)
+        self._slot_seen[id(slot)] = slot.quote_index()
         position = HeldPosition(key=intent.correlation_id, contract=contract, slot=slot,
                                 lots=intent.lots, entry_tag=intent.tag,
                                 ordered_qty=intent.quantity)
@@ -180,19 +191,58 @@ class Scalper(bt.Strategy):
                                         correlation_id=intent.correlation_id, submit_ns=now_ns)
 
     # -- exits -------------------------------------------------------------------------------
-    def _on_slot_tick(self, slot: bt.DataBase) -> None:
+    def _walk_slot_paths(self) -> None:
+        """Batched slots: walk their new quotes instant by instant, as if one step each.
+
+        Before each instant the broker fills on what that instant reveals and its fills are
+        heard at once, so exits, fills and the breaker interleave exactly as they would with
+        one engine step per quote; once more after the last, for an order decided on it.
+        """
+        due: list[tuple[int, int, int]] = []  # (quote time, slot number, row)
+        for k, slot in enumerate(self.slots):
+            end, seen = slot.delivered_index(), self._slot_seen[id(slot)]
+            if slot.bound and end > seen:
+                ts = slot.series.ts
+                due += ((int(ts[row]), k, row) for row in range(seen + 1, end + 1))
+        if not due:
+            return
+        due.sort()
+        start = 0
+        while start < len(due):
+            stop = start
+            while stop < len(due) and due[stop][0] == due[start][0]:
+                self.slots[due[stop][1]].reveal(due[stop][2])
+                stop += 1
+            self._settle_fills()
+            for _, k, row in due[start:stop]:
+                slot = self.slots[k]
+                if slot.bound and row > self._slot_seen[id(slot)]:
+                    self._slot_seen[id(slot)] = row
+                    self._on_slot_tick(slot, row)
+            start = stop
+        self._settle_fills()
+
+    def _settle_fills(self) -> None:
+        """Have the broker fill on the quotes revealed so far and deliver its notices now."""
+        self.broker.next()
+        while (order := self.broker.get_notification()) is not None:
+            self._addnotification(order, quicknotify=True)
+
+    def _on_slot_tick(self, slot: bt.DataBase, row: int) -> None:
         position = self.book.by_slot(slot)
         if position is None:
             return
-        position.mark = slot.close[0]
+        series = slot.series
+        ltp = float(series.ltp[row])
+        position.mark = ltp
         if not position.active:
             return
         assert position.state is not None
-        tick_ns = slot.ts_ns()
+        tick_ns = int(series.ts[row])
         self._now_ns = max(self._now_ns, tick_ns)
         now = utc_from_ns(tick_ns)
         before = position.state
-        state, intent = exit_rules.on_tick(position.state, slot.close[0], slot.bid[0], now,
+        state, intent = exit_rules.on_tick(position.state, ltp, float(series.bid[row]), now,
                                            self.setup.exits)
         position.state = state
         if state.breakeven_locked != before.breakeven_locked or (
@@ -359,7 +409,7 @@ class Scalper(bt.Strategy):
                 raise MissingDataError(f"cannot resume {adopted.contract.symbol}: "
                                        f"{'no free slot' if slot is None else 'no quotes'}")
             slot.bind(adopted.contract, series, resume.resume_ns)
-            self._slot_seen[id(slot)] = len(slot)
+            self._slot_seen[id(slot)] = slot.quote_index()
             self.book.add(adopted.held_position(slot))
             self.broker.adopt_position(slot, adopted.held_qty, adopted.average_price)
         if resume.breaker_latched and resume.positions:
@@ -385,7 +435,8 @@ class Scalper(bt.Strategy):
 
     def _step_ns(self) -> int:
         """Time of the newest item this step delivers (operator actions happen then)."""
-        times = [s.ts_ns() for s in self.slots if s.bound and len(s) > self._slot_seen[id(s)]]
+        times = [int(s.series.ts[s.delivered_index()]) for s in self.slots
+                 if s.bound and s.delivered_index() > self._slot_seen[id(s)]]
         if len(self.primary) > self.tf1.seen:
             times.append(self.primary.close_ts_ns())
         return max(times, default=self._now_ns)

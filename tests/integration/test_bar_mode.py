@@ -8,12 +8,14 @@ buyer). Entries fill at the next bar's open plus the half spread.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from core.calendar import TradingCalendar
 from core.config_check import compose_config
 from feeds.catalog import Catalog
-from strategies.engine import run_days
+from sim.market import write_days
+from strategies.engine import run_day, run_days
 from strategies.records import MemoryJournal
 from strategies.setup import build_setup
 from tests.integration.scenario import (
@@ -72,3 +74,34 @@ def test_bar_mode_caches_option_bars_next_to_the_index_bars(tmp_path: Path) -> N
     dip = (bars["security_id"] == 1001) & (bars["ts"] == int(at("10:00").timestamp()) * 10**9)
     assert (bars["open"][dip][0], bars["low"][dip][0], bars["high"][dip][0],
             bars["close"][dip][0]) == (150.0, 100.0, 150.0, 150.0)
+
+
+def _simulated_week(root: Path) -> tuple[object, TradingCalendar, list]:
+    app = compose_config([f"data.root={root}", "mode=backtest", "sim.tick_seconds=5"])
+    calendar = TradingCalendar(app.data.extra_sessions)
+    days = calendar.sessions(date(2024, 10, 7), date(2024, 10, 11))
+    write_days(Catalog(root), app.index, app.sim, calendar, days)
+    return app, calendar, days[1:]
+
+
+def _run_bars(app: object, calendar: TradingCalendar, days: list, batch: bool) -> MemoryJournal:
+    journal, balance, number = MemoryJournal(), app.risk.capital, 1
+    for day in days:
+        result = run_day(app, build_setup(app, "bm"), Catalog(app.data.root), calendar, day,
+                         balance, journal, number, batch_bar_paths=batch)
+        balance, number = result.end_balance, result.next_order_number
+    return journal
+
+
+def test_walking_a_bars_path_in_one_step_equals_one_step_per_path_quote(
+        tmp_path: Path) -> None:
+    app, calendar, days = _simulated_week(tmp_path)
+    batched = _run_bars(app, calendar, days, batch=True)
+    stepped = _run_bars(app, calendar, days, batch=False)
+    # A busy week: several positions at once, stops, trailing exits, the breaker, time exit.
+    tags = {t.exit_tag for t in stepped.trades}
+    assert len(stepped.trades) >= 15
+    assert {"stop_loss_30pct", "trailing_stop_3pct", "circuit_breaker_6pct"} <= tags
+    for kind in ("trades", "orders", "order_updates", "fills", "positions", "decisions",
+                 "days"):
+        assert getattr(batched, kind) == getattr(stepped, kind), kind

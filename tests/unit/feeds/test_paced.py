@@ -15,8 +15,9 @@ from core.clock import utc_from_ns
 from core.instruments import OptionContract, OptionType
 from feeds.bt_feeds import BarArrayFeed, SlotFeed, earliest_presented
 from feeds.daybook import QuoteSeries
-from feeds.paced import PacedBarFeed, PacedClone, PacedSlotFeed, PaceGate
+from feeds.paced import PacedBarFeed, PacedSlotFeed, PaceGate
 from sim.clock import ReplayClock
+from strategies.logic.bar_buckets import BarBuckets
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -46,20 +47,30 @@ CONTRACT = OptionContract(7, "NSE_FNO", "NIFTY", date(2024, 10, 10), 24_500.0,
 
 
 class Probe(bt.Strategy):
-    """Records every step: (1m bars seen, 5m bars seen, slot quotes seen, step time)."""
+    """Records every step: (1m bars seen, 5m bars seen, slot quotes seen, step time).
+
+    5m bars are bucketed from the 1m bars as the scalper does (no resampled feed).
+    """
 
     def __init__(self) -> None:
         self.steps: list[tuple[int, int, int, float]] = []
         self.live = False
+        self.five = BarBuckets(5)
+        self.seen = 0
 
     def prenext(self) -> None:
         self.next()
 
     def next(self) -> None:
-        slot = self.datas[2]
+        slot = self.datas[1]
         if not slot.bound:
             slot.bind(CONTRACT, quotes(), BIND)
-        self.steps.append((len(self.datas[0]), len(self.datas[1]), len(slot),
+        index = self.datas[0]
+        if len(index) > self.seen:
+            self.seen = len(index)
+            self.five.add(index.close_ts_ns() - MINUTE, index.open[0], index.high[0],
+                          index.low[0], index.close[0])
+        self.steps.append((len(index), self.five.emitted, len(slot),
                            round(self.datetime[0], 9)))
 
     def notify_data(self, data: bt.DataBase, status: int, *args: object) -> None:
@@ -75,15 +86,12 @@ def cerebro_with(paced: PaceGate | None) -> tuple[bt.Cerebro, object]:
         index = BarArrayFeed(bars(), MINUTE, lambda: earliest_presented([slot]),
                              timeframe=bt.TimeFrame.Minutes, compression=1)
         feeds["index"] = index
-        clone = index
     else:
         index = PacedBarFeed(bars(), MINUTE, paced, timeframe=bt.TimeFrame.Minutes,
                              compression=1)
-        clone = PacedClone(dataname=index)
         slot = PacedSlotFeed(0, lambda: index.exhausted, paced, timeframe=bt.TimeFrame.Ticks)
         paced.leader = slot  # first in cerebro's (timeframe, compression) order
     cerebro.adddata(index)
-    cerebro.resampledata(clone, timeframe=bt.TimeFrame.Minutes, compression=5)
     cerebro.adddata(slot)
     cerebro.addstrategy(Probe)
     return cerebro, slot

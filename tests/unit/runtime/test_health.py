@@ -51,7 +51,7 @@ def make_status(root: Path, clock: ReplayClock,
     calendar = TradingCalendar(app.data.extra_sessions)
     gate = PaceGate(clock, max_wait_s=0.01)
     store = PacedReplayStore(Catalog(root), app.index, calendar, DAY, 1, gate, 5)
-    store.add_feeds(bt.Cerebro(), 2, 5)
+    store.add_feeds(bt.Cerebro(), 2)
     controls = OperatorControls(root / "paper.kill", clock, False)
     status = RuntimeStatus("r20241009-001", DAY, 5.0, clock, controls, supervisor,
                            store=store, gate=gate)
