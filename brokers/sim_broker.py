@@ -76,6 +76,10 @@ class SimBroker(bt.BrokerBase):
     def getposition(self, data: bt.DataBase) -> bt.Position:
         return self.positions[data]
 
+    @property
+    def has_pending_orders(self) -> bool:
+        return bool(self._pending)
+
     def get_notification(self) -> Order | None:
         return self.notifs.popleft() if self.notifs else None
 

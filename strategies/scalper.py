@@ -45,6 +45,28 @@ MINUTE_NS = 60_000_000_000
 _DEAD_STATUS = {bt.Order.Canceled: "CANCELLED", bt.Order.Rejected: "REJECTED",
                 bt.Order.Margin: "REJECTED", bt.Order.Expired: "EXPIRED"}
 
+# An AVOID signal is rejected before the guard is consulted: no need to build its view.
+_NOT_CONSULTED = GuardState()
+
+
+class GrowingArray:
+    """An append-only numpy array (amortised doubling) whose filled part is a cheap view."""
+
+    def __init__(self, values: list, dtype: type) -> None:
+        self._n = len(values)
+        self._data = np.empty(max(2 * self._n, 1024), dtype=dtype)
+        self._data[:self._n] = values
+
+    def append(self, value: float) -> None:
+        if self._n == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self._n] = value
+        self._n += 1
+
+    def view(self) -> np.ndarray:
+        return self._data[:self._n]
+
+
 class Scalper(bt.Strategy):
     params = (
         ("setup", None),  # StrategySetup
@@ -77,11 +99,12 @@ class Scalper(bt.Strategy):
         self.start_balance = math.nan
         self._slot_seen = {id(s): -1 for s in self.slots}  # last quote row handled
         self._batched = any(getattr(s, "batched", False) for s in self.slots)
-        self._closes: list[float] = []
-        self._days: list[int] = []
+        closes: list[float] = []
+        days: list[int] = []
         if self.p.warmup is not None:
-            warm_up(self.tf1, self.tf5, self._closes, self._days, self.p.warmup,
-                    self.setup.confirm_minutes)
+            warm_up(self.tf1, self.tf5, closes, days, self.p.warmup, self.setup.confirm_minutes)
+        self._closes = GrowingArray(closes, np.float64)  # for the IV rank, bar by bar
+        self._days = GrowingArray(days, np.int64)
 
     # -- backtrader hooks -------------------------------------------------------------------
     def start(self) -> None:
@@ -139,7 +162,7 @@ class Scalper(bt.Strategy):
             self.tf5.seen += 1
             self.tf5.update(bucket.high, bucket.low, bucket.close)
         self.tf1.update(high, low, close)
-        self._closes.append(self.primary.close[0])
+        self._closes.append(close)
         self._days.append((now_ns + IST_OFFSET_NS) // NS_PER_DAY)
         if now_ns <= self.p.session_open_ns:
             return  # warm-up bar from an earlier session
@@ -149,12 +172,12 @@ class Scalper(bt.Strategy):
         if self.entries_blocked:
             return  # shutting down: exits only
         signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
-        iv = None
-        if signal.direction is not Direction.AVOID:  # the rank only matters for a signal
-            iv = iv_rank(None, (), np.asarray(self._closes), self.setup.iv_rank,
-                         np.asarray(self._days))
-        outcome = plan_entry(signal, iv, self.market, self._guard_state(),
-                             self.broker.getcash(), self.setup, now, self.order_number)
+        iv, guard = None, _NOT_CONSULTED
+        if signal.direction is not Direction.AVOID:  # no signal: rejected before either
+            iv = iv_rank(None, (), self._closes.view(), self.setup.iv_rank, self._days.view())
+            guard = self._guard_state()
+        outcome = plan_entry(signal, iv, self.market, guard, self.broker.getcash(),
+                             self.setup, now, self.order_number)
         self.journal.decision(outcome.decision)
         if outcome.intent is not None:
             self._enter(outcome.intent, now, now_ns)
@@ -224,8 +247,10 @@ class Scalper(bt.Strategy):
 
     def _settle_fills(self) -> None:
         """Have the broker fill on the quotes revealed so far and deliver its notices now."""
-        self.broker.next()
-        while (order := self.broker.get_notification()) is not None:
+        broker = self.broker
+        if broker.has_pending_orders:
+            broker.next()
+        while (order := broker.get_notification()) is not None:
             self._addnotification(order, quicknotify=True)
 
     def _on_slot_tick(self, slot: bt.DataBase, row: int) -> None:
