@@ -16,6 +16,7 @@ from core.instruments import OptionContract
 from feeds.daybook import QuoteSeries
 
 _NONE_PRESENTED = np.iinfo(np.int64).max
+BarTaker = Callable[[int, float, float, float, float], bool]
 _EPOCH_ORDINAL = 719_163.0  # backtrader's date2num of 1970-01-01 00:00 UTC
 _NS_PER_DAY = 86_400e9
 
@@ -48,6 +49,15 @@ class BarArrayFeed(bt.feed.DataBase):
         self._low = np.asarray(bars["low"], dtype=np.float64)
         self._close = np.asarray(bars["close"], dtype=np.float64)
         self._i = -1
+        self._take: BarTaker | None = None
+
+    def take_bars_with(self, taker: BarTaker) -> None:
+        """Offer each bar to ``taker`` before delivering it; bars it takes are not delivered.
+
+        ``taker(close_ns, open, high, low, close)`` returns True when it has handled the bar
+        itself (the strategy, for idle bars that need no engine step).
+        """
+        self._take = taker
 
     def start(self) -> None:
         super().start()
@@ -79,7 +89,15 @@ class BarArrayFeed(bt.feed.DataBase):
 
     def _load(self) -> bool:
         i = self._i + 1
-        if i >= len(self._num):
+        n = len(self._num)
+        take = self._take
+        if take is not None:
+            while i < n and take(int(self._close_ts[i]), float(self._open[i]),
+                                 float(self._high[i]), float(self._low[i]),
+                                 float(self._close[i])):
+                self._i = i
+                i += 1
+        if i >= n:
             return False
         self._i = i
         lines = self.lines

@@ -45,11 +45,13 @@ class DayResult:
 
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
             day: date, balance: float, journal: JournalSink,
-            first_order_number: int = 1, batch_bar_paths: bool = True) -> DayResult:
+            first_order_number: int = 1, batch_bar_paths: bool = True,
+            take_idle_bars: bool = True) -> DayResult:
     """Replay one session through the strategy; raises DataError if the day is unusable.
 
-    ``mode=backtest`` replays the day's 1m bars, every other mode its ticks.
-    ``batch_bar_paths=False`` steps bar mode once per path quote (the slower reference).
+    ``mode=backtest`` replays the day's 1m bars, every other mode its ticks. The two flags
+    are engine shortcuts with identical results; False gives the slower reference: one
+    engine step per bar path quote, and per index bar even when flat without a signal.
     """
     source = "bars" if app.mode.name == "backtest" else "ticks"
     store = ReplayStore(catalog, app.index, calendar, day, app.strategy.warmup_sessions,
@@ -67,7 +69,8 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
                                 fill_on_decision_quote=source == "bars"))
     cerebro.addstrategy(Scalper, setup=setup, market=store, journal=journal,
                         session_open_ns=store.session_open_ns, warmup=store.warmup_bars,
-                        first_order_number=first_order_number)
+                        first_order_number=first_order_number,
+                        take_idle_bars=take_idle_bars)
     strategy = cerebro.run()[0]
     broker = cerebro.getbroker()
     result = DayResult(day=day, start_balance=balance, end_balance=round(broker.getcash(), 2),

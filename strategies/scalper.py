@@ -22,7 +22,7 @@ from strategies.entries import MarketView, plan_entry
 from strategies.logic import exits as exit_rules
 from strategies.logic.bar_buckets import BarBuckets
 from strategies.logic.guard import GuardState
-from strategies.logic.signal import evaluate_signal, iv_rank
+from strategies.logic.signal import SignalResult, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
 from strategies.positions import HeldPosition, PositionBook, trade_record
@@ -78,6 +78,7 @@ class Scalper(bt.Strategy):
         ("resume", None),  # ResumeState: continue a journalled session (restart recovery)
         ("operator", None),  # OperatorView: kill switch and shutdown (paper/live)
         ("journal_hwm", False),  # journal every new high-water mark (a restart resumes it)
+        ("take_idle_bars", False),  # idle bars without a signal skip the engine step (replay)
     )
 
     def __init__(self) -> None:
@@ -88,6 +89,9 @@ class Scalper(bt.Strategy):
         self.slots = list(self.datas[1:])
         self.tf1, self.tf5 = Timeframe(self.setup), Timeframe(self.setup)
         self.confirm_bars = BarBuckets(self.setup.confirm_minutes)
+        self._primary_len = 0  # clock-feed bars seen in engine steps
+        self._signal_ahead: SignalResult | None = None  # a signal bar taken in ahead
+        self._signal_ahead_ns = -1
         self.book = PositionBook()
         self.order_number = self.p.first_order_number
         self.breaker_latched = False
@@ -113,6 +117,8 @@ class Scalper(bt.Strategy):
             self._resume(self.p.resume)
         if self.operator is not None:
             self.operator.attach(self)
+        elif self.p.take_idle_bars:
+            self.primary.take_bars_with(self._take_idle_bar)
 
     def prenext(self) -> None:
         self.next()  # unbound slots have no bars; the strategy runs from the first bar
@@ -129,8 +135,8 @@ class Scalper(bt.Strategy):
                     if row > self._slot_seen[id(slot)]:
                         self._slot_seen[id(slot)] = row
                         self._on_slot_tick(slot, row)
-        if len(self.primary) > self.tf1.seen:
-            self.tf1.seen = len(self.primary)
+        if len(self.primary) > self._primary_len:
+            self._primary_len = len(self.primary)
             self._on_primary_bar()
 
     def notify_order(self, order: bt.Order) -> None:
@@ -155,15 +161,11 @@ class Scalper(bt.Strategy):
 
     # -- entries -----------------------------------------------------------------------------
     def _on_primary_bar(self) -> None:
-        now_ns = self.primary.close_ts_ns()
         bar = self.primary
-        high, low, close = bar.high[0], bar.low[0], bar.close[0]
-        for bucket in self.confirm_bars.add(now_ns - MINUTE_NS, bar.open[0], high, low, close):
-            self.tf5.seen += 1
-            self.tf5.update(bucket.high, bucket.low, bucket.close)
-        self.tf1.update(high, low, close)
-        self._closes.append(close)
-        self._days.append((now_ns + IST_OFFSET_NS) // NS_PER_DAY)
+        now_ns = bar.close_ts_ns()
+        signal = self._signal_ahead if self._signal_ahead_ns == now_ns else None
+        if signal is None:  # not already taken in by _take_idle_bar
+            self._advance(now_ns, bar.open[0], bar.high[0], bar.low[0], bar.close[0])
         if now_ns <= self.p.session_open_ns:
             return  # warm-up bar from an earlier session
         self._now_ns = max(self._now_ns, now_ns)
@@ -171,7 +173,45 @@ class Scalper(bt.Strategy):
         self._time_exits(now)
         if self.entries_blocked:
             return  # shutting down: exits only
+        if signal is None:
+            signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
+        self._plan(signal, now, now_ns)
+
+    def _advance(self, close_ns: int, open_: float, high: float, low: float,
+                 close: float) -> None:
+        """Both timeframes and the close history take in one 1m bar."""
+        for bucket in self.confirm_bars.add(close_ns - MINUTE_NS, open_, high, low, close):
+            self.tf5.seen += 1
+            self.tf5.update(bucket.high, bucket.low, bucket.close)
+        self.tf1.seen += 1
+        self.tf1.update(high, low, close)
+        self._closes.append(close)
+        self._days.append((close_ns + IST_OFFSET_NS) // NS_PER_DAY)
+
+    def _take_idle_bar(self, close_ns: int, open_: float, high: float, low: float,
+                       close: float) -> bool:
+        """The clock feed offers its next bar before an engine step; True = handled here.
+
+        With nothing held or pending, a bar without a signal only moves the indicators and
+        logs "no signal", which needs no engine step. A signal bar goes through the step as
+        usual (its indicators already moved). Installed only without an operator: the kill
+        switch and shutdown are read in engine steps.
+        """
+        if self.book.positions or self.entries_blocked or self._flatten_due is not None:
+            return False
+        self._advance(close_ns, open_, high, low, close)
+        if close_ns <= self.p.session_open_ns:
+            return True
         signal = evaluate_signal(self.tf1.reading, self.tf5.reading, self.setup.signal)
+        if signal.direction is not Direction.AVOID:
+            self._signal_ahead, self._signal_ahead_ns = signal, close_ns
+            return False
+        self._now_ns = max(self._now_ns, close_ns)
+        self._plan(signal, utc_from_ns(close_ns), close_ns)
+        return True
+
+    def _plan(self, signal: SignalResult, now: datetime, now_ns: int) -> None:
+        """The entry pipeline on a closed session bar, journalled; enters if it says so."""
         iv, guard = None, _NOT_CONSULTED
         if signal.direction is not Direction.AVOID:  # no signal: rejected before either
             iv = iv_rank(None, (), self._closes.view(), self.setup.iv_rank, self._days.view())
@@ -462,7 +502,7 @@ class Scalper(bt.Strategy):
         """Time of the newest item this step delivers (operator actions happen then)."""
         times = [int(s.series.ts[s.delivered_index()]) for s in self.slots
                  if s.bound and s.delivered_index() > self._slot_seen[id(s)]]
-        if len(self.primary) > self.tf1.seen:
+        if len(self.primary) > self._primary_len:
             times.append(self.primary.close_ts_ns())
         return max(times, default=self._now_ns)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from core.calendar import TradingCalendar
 from core.config_check import compose_config
 from feeds.catalog import Catalog
@@ -76,32 +78,36 @@ def test_bar_mode_caches_option_bars_next_to_the_index_bars(tmp_path: Path) -> N
             bars["close"][dip][0]) == (150.0, 100.0, 150.0, 150.0)
 
 
-def _simulated_week(root: Path) -> tuple[object, TradingCalendar, list]:
-    app = compose_config([f"data.root={root}", "mode=backtest", "sim.tick_seconds=5"])
+def _simulated_week(root: Path, mode: str, sessions: int) -> tuple[object, TradingCalendar, list]:
+    app = compose_config([f"data.root={root}", f"mode={mode}", "sim.tick_seconds=5"])
     calendar = TradingCalendar(app.data.extra_sessions)
-    days = calendar.sessions(date(2024, 10, 7), date(2024, 10, 11))
+    days = calendar.sessions(date(2024, 10, 7), date(2024, 10, 11))[:sessions + 1]
     write_days(Catalog(root), app.index, app.sim, calendar, days)
     return app, calendar, days[1:]
 
 
-def _run_bars(app: object, calendar: TradingCalendar, days: list, batch: bool) -> MemoryJournal:
+def _run(app: object, calendar: TradingCalendar, days: list, fast: bool) -> MemoryJournal:
     journal, balance, number = MemoryJournal(), app.risk.capital, 1
     for day in days:
         result = run_day(app, build_setup(app, "bm"), Catalog(app.data.root), calendar, day,
-                         balance, journal, number, batch_bar_paths=batch)
+                         balance, journal, number, batch_bar_paths=fast, take_idle_bars=fast)
         balance, number = result.end_balance, result.next_order_number
     return journal
 
 
-def test_walking_a_bars_path_in_one_step_equals_one_step_per_path_quote(
-        tmp_path: Path) -> None:
-    app, calendar, days = _simulated_week(tmp_path)
-    batched = _run_bars(app, calendar, days, batch=True)
-    stepped = _run_bars(app, calendar, days, batch=False)
-    # A busy week: several positions at once, stops, trailing exits, the breaker, time exit.
-    tags = {t.exit_tag for t in stepped.trades}
-    assert len(stepped.trades) >= 15
-    assert {"stop_loss_30pct", "trailing_stop_3pct", "circuit_breaker_6pct"} <= tags
+@pytest.mark.parametrize(("mode", "sessions", "min_trades"), [("backtest", 4, 15),
+                                                               ("replay", 2, 4)])
+def test_engine_shortcuts_give_the_reference_journal(tmp_path: Path, mode: str, sessions: int,
+                                                     min_trades: int) -> None:
+    """Walking a bar's path in one step and taking idle bars without a step change nothing."""
+    app, calendar, days = _simulated_week(tmp_path, mode, sessions)
+    fast = _run(app, calendar, days, fast=True)
+    reference = _run(app, calendar, days, fast=False)
+    tags = {t.exit_tag for t in reference.trades}
+    assert len(reference.trades) >= min_trades
+    if mode == "backtest":  # a busy week: stops, trailing exits, the breaker
+        assert {"stop_loss_30pct", "trailing_stop_3pct", "circuit_breaker_6pct"} <= tags
+    assert len(reference.decisions) > 300 * sessions  # every session bar logged
     for kind in ("trades", "orders", "order_updates", "fills", "positions", "decisions",
                  "days"):
-        assert getattr(batched, kind) == getattr(stepped, kind), kind
+        assert getattr(fast, kind) == getattr(reference, kind), kind
