@@ -28,18 +28,23 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
 from core.errors import MalformedDataError, MissingDataError
 from feeds.catalog_tables import (
+    BAR_ORDER,
     BAR_SCHEMA,
     CONTRACT_SCHEMA,
     NULL_TS,
     TICK_SCHEMA,
     TS_TYPE,
+    bar_files,
     prepare_bars,
     prepare_contracts,
     prepare_ticks,
+    read_bar_file,
+    to_numpy,
 )
 
 __all__ = [
@@ -54,8 +59,6 @@ CONTRACTS_FILE = "contracts.parquet"
 # ~4 row groups for a busy day: enough for parallel decode, few enough to keep footers small.
 ROW_GROUP_ROWS = 131_072
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
-_PARTITIONING = ds.partitioning(
-    pa.schema([("underlying", pa.string()), ("date", pa.date32())]), flavor="hive")
 
 
 @dataclass(frozen=True)
@@ -170,7 +173,7 @@ class Catalog:
             raise MissingDataError(f"no ticks for {underlying} on {day}: {path}: {e}") from e
         except (pa.ArrowException, OSError) as e:
             raise MalformedDataError(f"{path}: unreadable parquet: {e}") from e
-        return _to_numpy(table, TICK_SCHEMA, path)
+        return to_numpy(table, TICK_SCHEMA, path)
 
     def read_contracts(self, underlying: str, day: date) -> pa.Table:
         """The contract metadata of ``day`` as a table of CONTRACT_SCHEMA."""
@@ -178,7 +181,10 @@ class Catalog:
         if not path.is_file():
             raise MissingDataError(f"no contracts for {underlying} on {day}: {path} not found")
         try:
-            return pq.read_table(path).select(CONTRACT_SCHEMA.names).cast(CONTRACT_SCHEMA)
+            # ParquetFile, not pq.read_table: same table without a dataset discovery per call.
+            with pq.ParquetFile(path) as parquet:
+                table = parquet.read()
+            return table.select(CONTRACT_SCHEMA.names).cast(CONTRACT_SCHEMA)
         except (pa.ArrowException, OSError, KeyError) as e:
             raise MalformedDataError(f"{path}: unreadable contracts parquet: {e}") from e
 
@@ -187,29 +193,32 @@ class Catalog:
                   interval: str = "1m") -> dict[str, np.ndarray]:
         """Bars of every existing day in [start, end], concatenated and sorted by ts.
 
-        Partition filters (underlying, date range) prune files before any is opened.
-        Raises MissingDataError when no day in the range exists.
+        Only the underlying's date partitions in the range are opened (one folder listing,
+        no discovery of the whole tree). Raises MissingDataError when no day in the range
+        exists, MalformedDataError on a bad partition name or an unreadable file.
         """
         base = self._bar_base(interval)
-        part_filter = ((ds.field("underlying") == _checked_name(underlying))
-                       & (ds.field("date") >= start) & (ds.field("date") <= end))
-        fragments = _bar_fragments(base, part_filter)
-        if not fragments:
+        files = bar_files(base, _checked_name(underlying), start, end)
+        if not files:
             raise MissingDataError(
                 f"no {interval} bars for {underlying} in [{start}, {end}] under {base}")
         row_filter = _id_filter(security_ids)
+        if len(files) == 1:  # the usual single day: one Parquet read, no dataset scan
+            bars = read_bar_file(files[0], security_ids, base)
+            if bars is not None:
+                return bars
+        fragments = _fragments(files)
         try:
             # One multi-threaded scan of just these files; the per-file pass below only
             # runs to name the bad file in the error.
-            dataset = ds.FileSystemDataset(fragments, _with_partitions(BAR_SCHEMA),
-                                           ds.ParquetFileFormat())
+            dataset = ds.FileSystemDataset(fragments, BAR_SCHEMA, ds.ParquetFileFormat())
             table = dataset.to_table(columns=BAR_SCHEMA.names, filter=row_filter)
         except (pa.ArrowException, OSError) as e:
             for fragment in fragments:
                 _read_fragment(fragment, row_filter)
             raise MalformedDataError(f"{base}: unreadable bars parquet: {e}") from e
-        table = table.sort_by([("ts", "ascending"), ("security_id", "ascending")])
-        return _to_numpy(table, BAR_SCHEMA, base)
+        table = table.sort_by(BAR_ORDER)
+        return to_numpy(table, BAR_SCHEMA, base)
 
 
 def format_summary(entries: list[CatalogEntry]) -> str:
@@ -259,20 +268,10 @@ def _id_filter(security_ids: Sequence[int] | None) -> ds.Expression | None:
     return ds.field("security_id").isin(pa.array([int(s) for s in security_ids], pa.int64()))
 
 
-def _with_partitions(schema: pa.Schema) -> pa.Schema:
-    return schema.append(pa.field("underlying", pa.string())).append(
-        pa.field("date", pa.date32()))
-
-
-def _bar_fragments(base: Path, part_filter: ds.Expression) -> list[ds.Fragment]:
-    if not base.is_dir():
-        return []
-    try:
-        dataset = ds.dataset(base, format="parquet", partitioning=_PARTITIONING,
-                             schema=_with_partitions(BAR_SCHEMA))
-        return list(dataset.get_fragments(filter=part_filter))
-    except (pa.ArrowException, OSError) as e:
-        raise MalformedDataError(f"{base}: bad partition layout: {e}") from e
+def _fragments(files: list[Path]) -> list[ds.Fragment]:
+    parquet = ds.ParquetFileFormat()
+    filesystem = pa_fs.LocalFileSystem()
+    return [parquet.make_fragment(str(f), filesystem) for f in files]
 
 
 def _read_fragment(fragment: ds.Fragment, row_filter: ds.Expression | None) -> pa.Table:
@@ -284,25 +283,6 @@ def _read_fragment(fragment: ds.Fragment, row_filter: ds.Expression | None) -> p
 
 def _np(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False)
-
-
-def _to_numpy(table: pa.Table, schema: pa.Schema, source: Path) -> dict[str, np.ndarray]:
-    """Each column converted once; timestamps as int64 ns, null timestamps as NULL_TS."""
-    out: dict[str, np.ndarray] = {}
-    for name in table.column_names:
-        column = table.column(name)
-        target = schema.field(name).type
-        try:
-            if pa.types.is_timestamp(target):
-                column = column.cast(TS_TYPE).cast(pa.int64()).fill_null(NULL_TS)
-            elif column.null_count and pa.types.is_integer(target):
-                raise MalformedDataError(f"{source}: column {name!r} has nulls")
-            else:
-                column = column.cast(target)
-            out[name] = column.to_numpy(zero_copy_only=False)
-        except pa.ArrowException as e:
-            raise MalformedDataError(f"{source}: column {name!r} is not {target}: {e}") from e
-    return out
 
 
 def _publish_partition(folder: Path, files: dict[str, pa.Table]) -> None:

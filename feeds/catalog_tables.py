@@ -1,17 +1,24 @@
-"""Catalog schemas and the validation that turns caller input into a table fit to write.
+"""Catalog schemas, the validation of what is written, and the plain reads of bar days.
 
 Kept apart from :mod:`feeds.catalog` (which re-exports the schemas) so each stays small.
-Every rejection is a MalformedDataError naming the partition, column and row.
+Every rejection is a MalformedDataError naming the partition, column and row. The bar
+reads list one underlying's day folders and open one day's file directly, instead of a
+pyarrow dataset discovery of the whole tree per call (most of a bar day's read time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import os
+import re
+from collections.abc import Mapping, Sequence
 from datetime import date, time, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from core.clock import IST, ist_to_utc, ns_from_utc, utc_from_ns
 from core.errors import MalformedDataError
@@ -61,6 +68,10 @@ CONTRACT_SCHEMA = pa.schema([
 
 OPTION_SEGMENTS = frozenset({"NSE_FNO", "BSE_FNO"})
 _SORT_KEYS = [("ts", "ascending"), ("security_id", "ascending")]
+BAR_ORDER = _SORT_KEYS  # the order read_bars returns
+_DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Names pyarrow's dataset discovery skips; the bar listing skips the same.
+_HIDDEN_PREFIXES = (".", "_")
 
 
 def prepare_ticks(ticks: Mapping[str, object] | pa.Table, day: date, where: str) -> pa.Table:
@@ -111,7 +122,7 @@ def conform(data: Mapping[str, object] | pa.Table, schema: pa.Schema, where: str
     unknown = [n for n in names if n not in schema.names]
     if unknown:
         raise MalformedDataError(f"{where}: unknown column(s) {unknown}; expected {schema.names}")
-    arrays = []
+    arrays: list[pa.Array | pa.ChunkedArray | None] = []
     for field in schema:
         if field.name not in names:
             if not field.nullable:
@@ -237,3 +248,140 @@ def _check_ohlc(table: pa.Table, where: str) -> None:
         raise MalformedDataError(
             f"{where}: bar at {_ist(_ts_ns(table)[i])} has inconsistent or non-finite OHLC "
             f"{o[i]}, {h[i]}, {lo[i]}, {c[i]} ({int(bad.sum())} bad bar(s))")
+
+
+# ----- reading bar days ------------------------------------------------------------------
+
+def bar_files(base: Path, underlying: str, start: date, end: date) -> list[Path]:
+    """The files of ``underlying``'s date partitions in [start, end], in path order.
+
+    Reads what the hive dataset discovery read: every visible file (no leading ``.`` or
+    ``_``) below a ``date=YYYY-MM-DD`` folder. Any other visible file in the underlying's
+    folder (a ``date=junk`` folder holding files, a stray file) is a bad layout: discovery
+    failed on the first and silently read the second into every range.
+    """
+    folder = base / f"underlying={underlying}"
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as e:
+        raise MalformedDataError(f"{base}: bad partition layout: {e}") from e
+    in_range: list[os.DirEntry] = []
+    stray: list[os.DirEntry] = []
+    for entry in entries:
+        if entry.name.startswith(_HIDDEN_PREFIXES):
+            continue
+        day = _partition_day(entry.name)
+        if day is None or not entry.is_dir():
+            stray.append(entry)
+        elif start <= day <= end:
+            in_range.append(entry)
+    for entry in sorted(stray, key=_entry_name):
+        _refuse_stray(base, entry)
+    files: list[Path] = []
+    for entry in sorted(in_range, key=_entry_name):
+        files += _visible_files(Path(entry.path))
+    return files
+
+
+@functools.lru_cache(maxsize=8192)  # pure; a catalog holds a few hundred day names
+def _partition_day(name: str) -> date | None:
+    """The day of a ``date=YYYY-MM-DD`` folder name; None for any other name."""
+    key, sep, value = name.partition("=")
+    if key != "date" or not sep or not _DAY_RE.match(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:  # e.g. 2024-02-30
+        return None
+
+
+def _entry_name(entry: os.DirEntry) -> str:
+    return entry.name
+
+
+def _refuse_stray(base: Path, entry: os.DirEntry) -> None:
+    """An entry that is no date partition is harmless only while it holds no file."""
+    if entry.is_dir() and not _visible_files(Path(entry.path)):
+        return
+    raise MalformedDataError(f"{base}: bad partition layout: {entry.path} is not a "
+                             "date=YYYY-MM-DD folder")
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+    except OSError as e:
+        raise MalformedDataError(f"{folder}: bad partition layout: {e}") from e
+    files: list[Path] = []
+    for entry in sorted(entries, key=_entry_name):
+        if entry.name.startswith(_HIDDEN_PREFIXES):
+            continue
+        if entry.is_dir():
+            files += _visible_files(Path(entry.path))
+        else:
+            files.append(Path(entry.path))
+    return files
+
+
+def read_bar_file(path: Path, security_ids: Sequence[int] | None,
+                  base: Path) -> dict[str, np.ndarray] | None:
+    """One bars file read whole, sorted and filtered as the dataset scan would return it.
+
+    None when the file's schema is not exactly BAR_SCHEMA: the scan then casts it.
+    """
+    try:
+        with pq.ParquetFile(path) as parquet:
+            if not parquet.schema_arrow.equals(BAR_SCHEMA):
+                return None
+            table = parquet.read(columns=BAR_SCHEMA.names)
+    except (pa.ArrowException, OSError) as e:
+        raise MalformedDataError(f"{path}: unreadable parquet: {e}") from e
+    if not _in_bar_order(table):
+        table = table.sort_by(BAR_ORDER)
+    bars = to_numpy(table, BAR_SCHEMA, base)
+    if security_ids is None:
+        return bars
+    wanted = np.array([int(s) for s in security_ids], dtype=np.int64)
+    keep = np.isin(bars["security_id"], wanted)
+    return {name: _read_only(column[keep]) for name, column in bars.items()}
+
+
+def _in_bar_order(table: pa.Table) -> bool:
+    """True when rows are already sorted by (ts, security_id): sorting would keep them."""
+    ts = table.column("ts")
+    if ts.null_count:
+        return False
+    ts_ns = ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    sid = _col(table, "security_id")
+    step = np.diff(ts_ns)
+    return bool(np.all((step > 0) | ((step == 0) & (np.diff(sid) >= 0))))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    # Same as the zero-copy arrays of an unfiltered read, so no caller comes to rely on
+    # writing into one.
+    array.flags.writeable = False
+    return array
+
+
+def to_numpy(table: pa.Table, schema: pa.Schema, source: Path) -> dict[str, np.ndarray]:
+    """Each column converted once; timestamps as int64 ns, null timestamps as NULL_TS."""
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table.column(name)
+        target = schema.field(name).type
+        try:
+            if pa.types.is_timestamp(target):
+                column = column.cast(TS_TYPE).cast(pa.int64()).fill_null(NULL_TS)
+            elif column.null_count and pa.types.is_integer(target):
+                raise MalformedDataError(f"{source}: column {name!r} has nulls")
+            else:
+                column = column.cast(target)
+            out[name] = column.to_numpy(zero_copy_only=False)
+        except pa.ArrowException as e:
+            raise MalformedDataError(f"{source}: column {name!r} is not {target}: {e}") from e
+    return out

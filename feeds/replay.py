@@ -20,10 +20,17 @@ from core.calendar import TradingCalendar
 from core.clock import ns_from_utc
 from core.config import IndexConfig
 from core.errors import MissingDataError
-from feeds.bar_book import day_bars, quotes_from_bars
+from feeds.bar_book import day_bars, grouped_bar_quotes, quotes_from_bars
 from feeds.bt_feeds import BarArrayFeed, SlotFeed, earliest_presented
 from feeds.catalog import Catalog
-from feeds.daybook import DayBook, QuoteSeries, contracts_from_table, minute_bars
+from feeds.daybook import (
+    DayBook,
+    GroupedQuotes,
+    QuoteSeries,
+    contracts_from_table,
+    group_quotes,
+    minute_bars,
+)
 from strategies.logic.types import ChainSnapshot
 
 log = logging.getLogger(__name__)
@@ -48,17 +55,16 @@ class ReplayStore:
         self.day = day
         self.source = source
         self.calendar = calendar
-        if source == "bars":
-            ticks = quotes_from_bars(day_bars(catalog, index, day), index.security_id,
-                                     index.tick_size, bar_half_spread_ticks)
-        else:
-            ticks = catalog.read_ticks(index.name, day)
+        self._session_flags: dict[date, bool] = {}
+        quotes = _read_quotes(catalog, index, day, source, bar_half_spread_ticks)
         rows = catalog.read_contracts(index.name, day).to_pylist()
         contracts = contracts_from_table(rows, index.name)
         if not contracts:
             raise MissingDataError(f"{index.name} {day}: contracts.parquet lists no options")
-        self.book = DayBook(index.name, day, index.security_id, ticks, contracts,
-                            index.strike_step)
+        if not isinstance(quotes, GroupedQuotes):
+            quotes = group_quotes(quotes)
+        self.book = DayBook.from_grouped(index.name, day, index.security_id, quotes, contracts,
+                                         index.strike_step)
         self.session_open_ns = ns_from_utc(calendar.session_bounds(day)[0])
         # Warm-up bars go straight to the strategy's indicators (see Scalper); only the
         # session's own bars go through backtrader, which halves the bars it handles.
@@ -84,7 +90,11 @@ class ReplayStore:
         return self.calendar.trading_years(now, expiry)
 
     def is_session(self, day: date) -> bool:
-        return self.calendar.is_session(day)
+        # Asked on every entry check; the calendar's answer costs ~10 us and never changes.
+        known = self._session_flags.get(day)
+        if known is None:
+            known = self._session_flags[day] = self.calendar.is_session(day)
+        return known
 
     # -- feeds -------------------------------------------------------------------------------
     def add_feeds(self, cerebro: bt.Cerebro, slots: int) -> None:
@@ -118,6 +128,18 @@ class ReplayStore:
         if not parts:
             return {k: np.empty(0) for k in _BAR_KEYS}
         return {k: np.concatenate([p[k] for p in parts]) for k in _BAR_KEYS}
+
+
+def _read_quotes(catalog: Catalog, index: IndexConfig, day: date, source: str,
+                 half_spread_ticks: int) -> GroupedQuotes | dict[str, np.ndarray]:
+    """The day's quotes: bar-path quotes already grouped per security, else a tick table."""
+    if source != "bars":
+        return catalog.read_ticks(index.name, day)
+    bars = day_bars(catalog, index, day)
+    grouped = grouped_bar_quotes(bars, index.security_id, index.tick_size, half_spread_ticks)
+    if grouped is not None:
+        return grouped
+    return quotes_from_bars(bars, index.security_id, index.tick_size, half_spread_ticks)
 
 
 def _session_bars(catalog: Catalog, index: IndexConfig, calendar: TradingCalendar,
