@@ -40,11 +40,11 @@ class TradingCalendar:
         index = self._xcal.sessions
         return frozenset(ts.date() for ts in index)
 
-    @property
+    @cached_property  # a pandas lookup each time otherwise; asked on every session check
     def first_day(self) -> date:
         return self._xcal.first_session.date()
 
-    @property
+    @cached_property
     def last_day(self) -> date:
         return self._xcal.last_session.date()
 
