@@ -50,6 +50,7 @@ class BarArrayFeed(bt.feed.DataBase):
         self._close = np.asarray(bars["close"], dtype=np.float64)
         self._i = -1
         self._take: BarTaker | None = None
+        self._dt_line = self.lines.datetime
 
     def take_bars_with(self, taker: BarTaker) -> None:
         """Offer each bar to ``taker`` before delivering it; bars it takes are not delivered.
@@ -81,7 +82,8 @@ class BarArrayFeed(bt.feed.DataBase):
         # backtrader loads every feed's next bar each step and rolls back those that are not
         # due; the resample clone of this feed would still consume a rolled-back bar, which
         # drops confirmation bars. So while a slot offers an earlier quote, do not load.
-        if self._hold is not None and len(self) >= self.buflen():
+        line = self._dt_line  # len(self) >= self.buflen(): nothing loaded ahead
+        if self._hold is not None and line.lencount >= len(line.array) - line.extension:
             upcoming = self._i + 1
             if upcoming < len(self._close_ts) and self._close_ts[upcoming] > self._hold():
                 return None
@@ -150,6 +152,7 @@ class SlotFeed(bt.feed.DataBase):
         self._i = -1  # last quote loaded
         self._before = -1  # last quote before the loaded step
         self._shown = -1  # last quote revealed (batched slots)
+        self._dt_line = self.lines.datetime
 
     @property
     def bound(self) -> bool:
@@ -177,7 +180,8 @@ class SlotFeed(bt.feed.DataBase):
                 line.array.pop()
 
     def _loaded_ahead(self) -> bool:
-        return len(self) < self.buflen()
+        line = self._dt_line  # len(self) < self.buflen(), without backtrader's indirections
+        return line.lencount < len(line.array) - line.extension
 
     def ts_ns(self) -> int:
         """Time of the last delivered quote (or of the last one before the bind time)."""
@@ -212,8 +216,9 @@ class SlotFeed(bt.feed.DataBase):
         # An idle slot answers without touching its lines: backtrader would otherwise
         # forward and roll back every line of every idle slot on every bar of the day.
         self.presenting_ns = _NONE_PRESENTED
-        idle = self._series is None or self._i + 1 >= len(self._series)
-        if idle and len(self) >= self.buflen():
+        series = self._series
+        idle = series is None or self._i + 1 >= len(series)
+        if idle and not self._loaded_ahead():
             return False if self._clock_done() else None
         ret = super().next(datamaster, ticks)
         if ret and self._series is not None:
