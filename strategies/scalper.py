@@ -22,6 +22,7 @@ from strategies.entries import MarketView, plan_entry
 from strategies.logic import exits as exit_rules
 from strategies.logic.bar_buckets import BarBuckets
 from strategies.logic.guard import GuardState
+from strategies.logic.realised_vol import RealisedVolSeries
 from strategies.logic.signal import SignalResult, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
@@ -109,6 +110,7 @@ class Scalper(bt.Strategy):
             warm_up(self.tf1, self.tf5, closes, days, self.p.warmup, self.setup.confirm_minutes)
         self._closes = GrowingArray(closes, np.float64)  # for the IV rank, bar by bar
         self._days = GrowingArray(days, np.int64)
+        self._realised = RealisedVolSeries(self.setup.iv_rank.rv_window, with_days=True)
 
     # -- backtrader hooks -------------------------------------------------------------------
     def start(self) -> None:
@@ -214,7 +216,8 @@ class Scalper(bt.Strategy):
         """The entry pipeline on a closed session bar, journalled; enters if it says so."""
         iv, guard = None, _NOT_CONSULTED
         if signal.direction is not Direction.AVOID:  # no signal: rejected before either
-            iv = iv_rank(None, (), self._closes.view(), self.setup.iv_rank, self._days.view())
+            iv = iv_rank(None, (), self._closes.view(), self.setup.iv_rank, self._days.view(),
+                         self._realised)
             guard = self._guard_state()
         outcome = plan_entry(signal, iv, self.market, guard, self.broker.getcash(),
                              self.setup, now, self.order_number)

@@ -21,9 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, time
+from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 
-from core.clock import to_ist
+from core.clock import IST, to_ist
 from core.errors import ConfigError
 from strategies.logic.tags import exit_tag
 from strategies.logic.types import ExitIntent, ExitReason
@@ -99,8 +100,36 @@ def rule_price(ltp: float | None, bid: float | None, params: ExitParams) -> floa
 
 def time_exit_due(state: PositionState, now: datetime, params: ExitParams) -> bool:
     """At/after ``time_exit`` IST, or on a later IST day than the entry (no overnight carry)."""
+    window = (_exit_window(state.entry_time, params.time_exit) if now.tzinfo is not None
+              else None)
+    if window is not None:
+        day_start, exit_at = window
+        if now >= exit_at:
+            return True
+        if now >= day_start:
+            return False
     wall = to_ist(now)
     return wall.time() >= params.time_exit or wall.date() > to_ist(state.entry_time).date()
+
+
+@lru_cache(maxsize=256)
+def _exit_window(entry_time: datetime, time_exit: time) -> tuple[datetime, datetime] | None:
+    """(start of the entry's IST day, ``time_exit`` on it) as instants, for a cheap test.
+
+    From the day's start on, the rule is "now >= exit instant" (a later day is later still);
+    earlier ticks take the wall-clock path. None (always that path) when the IST offset is
+    not constant over the day (never since 1945) or ``time_exit`` carries a zone.
+    """
+    day = to_ist(entry_time).date()
+    if time_exit.tzinfo is not None:
+        return None
+    start = datetime.combine(day, time(0), tzinfo=IST)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=IST)
+    if start.utcoffset() != end.utcoffset():
+        return None
+    # In UTC: comparing datetimes that share a tzinfo skips the utcoffset() calls.
+    exit_at = datetime.combine(day, time_exit, tzinfo=IST)
+    return start.astimezone(UTC), exit_at.astimezone(UTC)
 
 
 def on_tick(state: PositionState, ltp: float | None, bid: float | None, now: datetime,
@@ -109,27 +138,38 @@ def on_tick(state: PositionState, ltp: float | None, bid: float | None, now: dat
     price = rule_price(ltp, bid, params)
     if price is None:
         return state, None
-    state = replace(state, hwm=max(state.hwm, price))
+    if price > state.hwm:  # as max(hwm, price): an equal or NaN high-water mark stays
+        state = _with(state, price, state.breakeven_locked)
     if time_exit_due(state, now, params):
         return state, _intent(state, ExitReason.TIME_EXIT, params, price, None)
+    entry = state.entry_price
     if not state.breakeven_locked:
-        stop = state.entry_price * (1.0 - params.sl_pct)
+        stop = entry * (1.0 - params.sl_pct)
         if price <= stop + _EPS:
             return state, _intent(state, ExitReason.STOP_LOSS, params, price, stop)
-    target = state.entry_price * (1.0 + params.tp_pct)
+    target = entry * (1.0 + params.tp_pct)
     if price >= target - _EPS:
         return state, _intent(state, ExitReason.TAKE_PROFIT, params, price, target)
     if not state.breakeven_locked:
-        trigger = state.entry_price * (1.0 + params.breakeven_trigger_pct)
+        trigger = entry * (1.0 + params.breakeven_trigger_pct)
         # The lock takes effect from the next tick.
-        return replace(state, breakeven_locked=price >= trigger - _EPS), None
+        if price >= trigger - _EPS:
+            return _with(state, state.hwm, True), None
+        return state, None
     trail = state.hwm * (1.0 - params.trail_pct)
-    stop = max(trail, state.entry_price)
+    stop = max(trail, entry)
     if price <= stop + _EPS:
-        reason = (ExitReason.TRAILING_STOP if trail >= state.entry_price
-                  else ExitReason.BREAKEVEN_STOP)
+        reason = (ExitReason.TRAILING_STOP if trail >= entry else ExitReason.BREAKEVEN_STOP)
         return state, _intent(state, reason, params, price, stop)
     return state, None
+
+
+def _with(state: PositionState, hwm: float, locked: bool) -> PositionState:
+    """``replace(state, hwm=..., breakeven_locked=...)`` without replace's per-field work."""
+    if type(state) is not PositionState:
+        return replace(state, hwm=hwm, breakeven_locked=locked)
+    return PositionState(state.security_id, state.quantity, state.entry_price, hwm, locked,
+                         state.entry_time)
 
 
 def _intent(state: PositionState, reason: ExitReason, params: ExitParams, price: float,

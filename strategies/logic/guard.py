@@ -80,6 +80,10 @@ class GuardState:
 
 
 def _position(row: tuple) -> OpenPosition:
+    if (type(row) is OpenPosition and type(row.security_id) is int
+            and type(row.option_type) is OptionType and type(row.underlying) is str
+            and type(row.unrealised_pnl) is float):
+        return row  # already what the conversions below would rebuild
     security_id, option_type, underlying, pnl = row
     return OpenPosition(int(security_id), OptionType(option_type), str(underlying), float(pnl))
 

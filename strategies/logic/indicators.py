@@ -171,6 +171,9 @@ def _directional(s_tr: float, s_plus: float, s_minus: float) -> tuple[float, flo
     return plus_di, minus_di, dx
 
 
+_finite = math.isfinite
+
+
 def _checked_bar(high: float, low: float, close: float) -> None:
     if not (math.isfinite(high) and math.isfinite(low) and math.isfinite(close)):
         raise MalformedDataError(f"bar high={high} low={low} close={close} is not finite")
@@ -202,30 +205,35 @@ class SupertrendState:
 
     def update(self, high: float, low: float, close: float) -> tuple[float, float]:
         """Feed one closed bar; return ``(line, direction)`` (NaN during warm-up)."""
-        _checked_bar(high, low, close)
+        if not (_finite(high) and _finite(low) and _finite(close)):
+            _checked_bar(high, low, close)
         prev_close = self._prev_close
         tr = high - low
-        if self.bars:
+        bars = self.bars
+        if bars:
             tr = max(tr, abs(high - prev_close), abs(low - prev_close))
-        self.bars += 1
+        bars += 1
+        self.bars = bars
         self._prev_close = close
         period = self.period
         hl2 = (high + low) / 2.0
-        if self.bars < period:
+        if bars < period:
             self._acc += tr
-        elif self.bars == period:
+        elif bars == period:
             self._acc += tr
             self._atr = self._acc / period
             width = self.multiplier * self._atr
             self._upper, self._lower = hl2 + width, hl2 - width
             self.line, self.direction = self._upper, -1.0
         else:
-            self._atr = (self._atr * (period - 1) + tr) / period
-            self._upper, self._lower = _final_bands(
-                hl2, self.multiplier * self._atr, self._upper, self._lower, prev_close)
-            self._up = close >= self._lower if self._up else close > self._upper
-            self.line, self.direction = (
-                (self._lower, 1.0) if self._up else (self._upper, -1.0))
+            atr = (self._atr * (period - 1) + tr) / period
+            self._atr = atr
+            upper, lower = _final_bands(hl2, self.multiplier * atr, self._upper, self._lower,
+                                        prev_close)
+            self._upper, self._lower = upper, lower
+            up = close >= lower if self._up else close > upper
+            self._up = up
+            self.line, self.direction = (lower, 1.0) if up else (upper, -1.0)
         return self.line, self.direction
 
 
@@ -233,7 +241,8 @@ class AdxState:
     """Wilder's ADX updated one closed bar at a time; same values as :func:`adx`."""
 
     __slots__ = ("period", "bars", "adx", "plus_di", "minus_di",
-                 "_s_tr", "_s_plus", "_s_minus", "_dx_sum", "_prev")
+                 "_s_tr", "_s_plus", "_s_minus", "_dx_sum", "_prev_high", "_prev_low",
+                 "_prev_close")
 
     def __init__(self, period: int = 14) -> None:
         _check_period(period)
@@ -243,7 +252,7 @@ class AdxState:
         self.plus_di = NAN
         self.minus_di = NAN
         self._s_tr = self._s_plus = self._s_minus = self._dx_sum = 0.0
-        self._prev: tuple[float, float, float] | None = None
+        self._prev_high = self._prev_low = self._prev_close = NAN
 
     @property
     def ready(self) -> bool:
@@ -251,17 +260,19 @@ class AdxState:
 
     def update(self, high: float, low: float, close: float) -> tuple[float, float, float]:
         """Feed one closed bar; return ``(adx, plus_di, minus_di)`` (NaN during warm-up)."""
-        _checked_bar(high, low, close)
-        prev, self._prev = self._prev, (high, low, close)
-        self.bars += 1
-        if prev is None:
+        if not (_finite(high) and _finite(low) and _finite(close)):
+            _checked_bar(high, low, close)
+        prev_high, prev_low, prev_close = self._prev_high, self._prev_low, self._prev_close
+        self._prev_high, self._prev_low, self._prev_close = high, low, close
+        bars = self.bars + 1
+        self.bars = bars
+        if bars == 1:
             return self.adx, self.plus_di, self.minus_di
-        prev_high, prev_low, prev_close = prev
         tr = max(high - low, abs(high - prev_close), abs(low - prev_close))
         up_move, down_move = high - prev_high, prev_low - low
         plus_dm = up_move if up_move > down_move and up_move > 0 else 0.0
         minus_dm = down_move if down_move > up_move and down_move > 0 else 0.0
-        period, index = self.period, self.bars - 1
+        period, index = self.period, bars - 1
         if index <= period:
             self._s_tr += tr
             self._s_plus += plus_dm

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from enum import StrEnum
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from core.calendar import SESSION_CLOSE, SESSION_OPEN
 from core.clock import parse_hhmm, to_ist
 from core.errors import ConfigError, MalformedDataError
+from strategies.logic.realised_vol import RealisedVolSeries, check_prices
 from strategies.logic.types import Check, Direction
 
 NO_ENTRIES_AFTER = time(15, 0)
@@ -63,7 +65,16 @@ def _trend(reading: TimeframeReading) -> Direction:
     return Direction.AVOID
 
 
+_WARMUP_READY = Check("warmup", True, "indicators ready")
+_RELATION = {Direction.BULLISH: ">", Direction.BEARISH: "<", Direction.AVOID: "=="}
+
+
 def _warmup_check(primary: TimeframeReading, confirm: TimeframeReading) -> Check:
+    finite = math.isfinite
+    if (finite(primary.close) and finite(primary.supertrend_line) and finite(primary.adx)
+            and finite(confirm.close) and finite(confirm.supertrend_line)
+            and finite(confirm.adx)):
+        return _WARMUP_READY  # checks are immutable: every ready bar can share this one
     missing = [
         f"{label} {name}"
         for label, reading in (("primary", primary), ("confirm", confirm))
@@ -71,21 +82,40 @@ def _warmup_check(primary: TimeframeReading, confirm: TimeframeReading) -> Check
                             ("adx", reading.adx))
         if not math.isfinite(value)
     ]
-    if missing:
-        return Check("warmup", False, "not ready: " + ", ".join(missing))
-    return Check("warmup", True, "indicators ready")
+    return Check("warmup", False, "not ready: " + ", ".join(missing))
+
+
+def _shown_limit(limit: float) -> str:
+    """:func:`_num` of a configured limit, formatted once per value."""
+    # 0.0 and -0.0 are one cache key but print differently: zero is never cached.
+    return _cached_num(limit) if limit else _num(limit)
+
+
+@lru_cache(maxsize=64)
+def _cached_num(value: float) -> str:
+    return _num(value)
 
 
 def _adx_check(name: str, value: float, minimum: float) -> Check:
     if value >= minimum:
-        return Check(name, True, f"{_num(value)} >= {_num(minimum)}")
-    return Check(name, False, f"{_num(value)} < {_num(minimum)}")
+        return Check(name, True, f"{_num(value)} >= {_shown_limit(minimum)}")
+    return Check(name, False, f"{_num(value)} < {_shown_limit(minimum)}")
 
 
 def _trend_check(name: str, reading: TimeframeReading, trend: Direction) -> Check:
-    relation = {Direction.BULLISH: ">", Direction.BEARISH: "<", Direction.AVOID: "=="}[trend]
-    detail = f"close {_num(reading.close)} {relation} line {_num(reading.supertrend_line)}"
+    detail = (f"close {_num(reading.close)} {_RELATION[trend]} "
+              f"line {_num(reading.supertrend_line)}")
     return Check(name, trend is not Direction.AVOID, f"{detail} ({trend})")
+
+
+@lru_cache(maxsize=64)
+def _confirmation_check(primary_trend: Direction, confirm_trend: Direction,
+                        required: bool) -> Check:
+    """Nine direction pairs, two settings: built once each, then shared (checks are frozen)."""
+    agree = primary_trend is confirm_trend and primary_trend is not Direction.AVOID
+    agreement = f"primary {primary_trend}, confirm {confirm_trend}"
+    return Check("confirmation", agree or not required,
+                 agreement if required else f"not required ({agreement})")
 
 
 def evaluate_signal(primary: TimeframeReading, confirm: TimeframeReading,
@@ -100,18 +130,14 @@ def evaluate_signal(primary: TimeframeReading, confirm: TimeframeReading,
     if not warmup.passed:
         return SignalResult(Direction.AVOID, (warmup,))
     primary_trend, confirm_trend = _trend(primary), _trend(confirm)
-    agree = primary_trend is confirm_trend and primary_trend is not Direction.AVOID
-    agreement = f"primary {primary_trend}, confirm {confirm_trend}"
-    checks = (
-        warmup,
-        _trend_check("trend_primary", primary, primary_trend),
-        _adx_check("adx_primary", primary.adx, params.adx_min_primary),
-        _adx_check("adx_confirm", confirm.adx, params.adx_min_confirm),
-        Check("confirmation", agree or not params.require_confirmation,
-              agreement if params.require_confirmation else f"not required ({agreement})"),
-    )
-    direction = primary_trend if all(c.passed for c in checks) else Direction.AVOID
-    return SignalResult(direction, checks)
+    trend = _trend_check("trend_primary", primary, primary_trend)
+    adx_primary = _adx_check("adx_primary", primary.adx, params.adx_min_primary)
+    adx_confirm = _adx_check("adx_confirm", confirm.adx, params.adx_min_confirm)
+    confirmation = _confirmation_check(primary_trend, confirm_trend,
+                                       params.require_confirmation)
+    checks = (warmup, trend, adx_primary, adx_confirm, confirmation)
+    passed = trend.passed and adx_primary.passed and adx_confirm.passed and confirmation.passed
+    return SignalResult(primary_trend if passed else Direction.AVOID, checks)
 
 
 class IvSource(StrEnum):
@@ -154,15 +180,19 @@ def realised_vol_series(closes: np.ndarray, window: int,
     """Rolling sample std of 1m log returns, one value per window end (oldest first).
 
     Returns across two days (``day_numbers`` differ) are dropped so overnight gaps do not
-    read as volatility.
+    read as volatility. (The strategy keeps a :class:`RealisedVolSeries` instead, extended
+    bar by bar with identical values.)
     """
     prices = np.asarray(closes, dtype=np.float64)
-    if prices.size and not np.all(np.isfinite(prices) & (prices > 0)):
-        row = int(np.flatnonzero(~(np.isfinite(prices) & (prices > 0)))[0])
-        raise MalformedDataError(f"realised vol: closes[{row}] = {prices[row]} is not a price")
+    return _realised_vol_from_scratch(prices, window, None if day_numbers is None
+                                      else np.asarray(day_numbers))
+
+
+def _realised_vol_from_scratch(prices: np.ndarray, window: int,
+                               days: np.ndarray | None) -> np.ndarray:
+    check_prices(prices)
     returns = np.diff(np.log(prices))
-    if day_numbers is not None:
-        days = np.asarray(day_numbers)
+    if days is not None:
         if days.shape != prices.shape:
             raise MalformedDataError(f"realised vol: {days.size} day numbers for "
                                      f"{prices.size} closes")
@@ -180,19 +210,29 @@ def realised_vol_series(closes: np.ndarray, window: int,
 
 def iv_rank(atm_iv: float | None, atm_iv_history: Sequence[float] | np.ndarray,
             closes: np.ndarray, params: IvRankParams,
-            day_numbers: np.ndarray | None = None) -> IvRank | None:
+            day_numbers: np.ndarray | None = None,
+            realised: RealisedVolSeries | None = None) -> IvRank | None:
     """IV rank of now, from ATM IV when it and its history exist, else the realised-vol proxy.
 
     ``atm_iv_history``: ATM IVs of the recent sessions (the lookback); ``closes``: the 1m
     index closes of the same lookback up to now. The proxy ranks the latest realised-vol
     sample among every sample of the lookback. ``None`` when neither source has
-    ``params.min_samples`` samples.
+    ``params.min_samples`` samples. ``realised``: the caller's series of the same closes so
+    far, caught up here with the closes it has not seen (instead of a full recompute).
     """
     history = np.asarray(atm_iv_history, dtype=np.float64)
     history = history[np.isfinite(history)]
     if atm_iv is not None and math.isfinite(atm_iv) and history.size >= params.min_samples:
         return IvRank(percentile_rank(atm_iv, history), IvSource.ATM_IV, int(history.size))
-    vols = realised_vol_series(closes, params.rv_window, day_numbers)
+    if realised is None:
+        vols = realised_vol_series(closes, params.rv_window, day_numbers)
+    else:
+        if realised.window != params.rv_window or realised.with_days is (day_numbers is None):
+            raise ValueError("iv_rank: the realised-vol series does not match rv_window/days")
+        seen = realised.bars
+        realised.extend(np.asarray(closes[seen:], dtype=np.float64),
+                        None if day_numbers is None else np.asarray(day_numbers[seen:]))
+        vols = realised.values
     if vols.size < params.min_samples:
         return None
     return IvRank(percentile_rank(float(vols[-1]), vols), IvSource.REALISED_VOL_PROXY,
@@ -240,8 +280,14 @@ def validate_entry(now: datetime, is_session: bool, iv_rank: IvRank | None,
     )
 
 
+@lru_cache(maxsize=64)
+def _hhmm(value: time) -> str:
+    """``HH:MM`` of a configured (naive) time, formatted once per value (strftime is slow)."""
+    return f"{value:%H:%M}"
+
+
 def _market_check(wall: time, shown: str, is_session: bool, params: ValidationParams) -> Check:
-    hours = f"{params.session_open:%H:%M}-{params.session_close:%H:%M}"
+    hours = f"{_hhmm(params.session_open)}-{_hhmm(params.session_close)}"
     if not is_session:
         return Check("market_open", False, "not a trading session (holiday or weekend)")
     if params.session_open <= wall < params.session_close:
@@ -253,18 +299,18 @@ def _start_check(wall: time, shown: str, start: time | None) -> Check:
     if start is None:
         return Check("entry_start", True, "from the session open")
     if wall >= start:
-        return Check("entry_start", True, f"{shown} >= {start:%H:%M}")
-    return Check("entry_start", False, f"{shown} < {start:%H:%M}")
+        return Check("entry_start", True, f"{shown} >= {_hhmm(start)}")
+    return Check("entry_start", False, f"{shown} < {_hhmm(start)}")
 
 
 def _before_check(name: str, wall: time, shown: str, cutoff: time) -> Check:
     if wall < cutoff:
-        return Check(name, True, f"{shown} < {cutoff:%H:%M}")
-    return Check(name, False, f"{shown} >= {cutoff:%H:%M}")
+        return Check(name, True, f"{shown} < {_hhmm(cutoff)}")
+    return Check(name, False, f"{shown} >= {_hhmm(cutoff)}")
 
 
 def _iv_rank_check(rank: IvRank | None, params: ValidationParams) -> Check:
-    band = f"{_num(params.iv_rank_min)}-{_num(params.iv_rank_max)}"
+    band = f"{_shown_limit(params.iv_rank_min)}-{_shown_limit(params.iv_rank_max)}"
     if rank is None:
         verdict = "required" if params.iv_rank_required else "not required"
         return Check("iv_rank", not params.iv_rank_required, f"no iv data ({verdict})")

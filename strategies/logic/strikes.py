@@ -318,13 +318,19 @@ def atm_score(steps_from_atm: int) -> float:
 def liquidity_score(oi: int | None, spread: float | None) -> float:
     """0-50: OI >= 1,000,000 -> 50, >= 500,000 -> 40, >= 100,000 -> 30, else (or unknown) 20;
     times 0.8 when the spread is > 2% of mid (or unknown), 0.9 when > 1%."""
+    # Plain loops, not next(generator): these run for every candidate of every signal bar.
     base = _OI_FLOOR
     if oi is not None:
-        base = next((pts for least, pts in _OI_BANDS if oi >= least), _OI_FLOOR)
+        for least, points in _OI_BANDS:
+            if oi >= least:
+                base = points
+                break
     if spread is None:
         return base * _SPREAD_PENALTIES[0][1]
-    factor = next((f for above, f in _SPREAD_PENALTIES if spread > above + _EPS), 1.0)
-    return base * factor
+    for above, factor in _SPREAD_PENALTIES:
+        if spread > above + _EPS:
+            return base * factor
+    return base  # no penalty: factor 1.0
 
 
 def delta_score(delta: float | None) -> float:
@@ -332,16 +338,20 @@ def delta_score(delta: float | None) -> float:
     if delta is None or not math.isfinite(delta):
         return _DELTA_FLOOR_POINTS
     size = abs(delta)
-    return next((pts for least, pts in _DELTA_BANDS if size >= least - _EPS),
-                _DELTA_FLOOR_POINTS)
+    for least, points in _DELTA_BANDS:
+        if size >= least - _EPS:
+            return points
+    return _DELTA_FLOOR_POINTS
 
 
 def iv_score(iv: float | None) -> float:
     """0-20: IV in 15-25% -> 20, 10-30% -> 15, 5-40% -> 10, else (or unknown) 5."""
     if iv is None or not math.isfinite(iv):
         return _IV_OUTSIDE
-    return next((pts for (lo, hi), pts in _IV_BANDS if lo - _EPS <= iv <= hi + _EPS),
-                _IV_OUTSIDE)
+    for (low, high), points in _IV_BANDS:
+        if low - _EPS <= iv <= high + _EPS:
+            return points
+    return _IV_OUTSIDE
 
 
 def efficiency_score(ltp: float, delta: float | None, spot: float) -> float:
@@ -350,8 +360,10 @@ def efficiency_score(ltp: float, delta: float | None, spot: float) -> float:
     if delta is None or not math.isfinite(delta) or abs(delta) < _EPS or spot <= 0:
         return _EFFICIENCY_WORST
     ratio = ltp / abs(delta) / spot
-    return next((pts for most, pts in _EFFICIENCY_BANDS if ratio <= most + _EPS),
-                _EFFICIENCY_WORST)
+    for most, points in _EFFICIENCY_BANDS:
+        if ratio <= most + _EPS:
+            return points
+    return _EFFICIENCY_WORST
 
 
 def score_quote(steps_from_atm: int, oi: int | None, spread: float | None,

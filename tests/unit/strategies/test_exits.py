@@ -12,6 +12,7 @@ from strategies.logic.exits import (
     breaker_tripped,
     kill_switch_exits,
     on_tick,
+    time_exit_due,
     time_exits,
 )
 from strategies.logic.types import ExitReason
@@ -147,6 +148,36 @@ def test_time_exit_at_utc_instant():
     assert intent.tag == "time_exit_1520"
     _, intent = on_tick(_position(), 100.0, None, now - timedelta(seconds=1), ExitParams())
     assert intent is None
+
+
+@pytest.mark.parametrize(("now", "due"), [
+    (ist(0, 0), False),  # the entry day's first instant
+    (ist(15, 19, 59) + timedelta(microseconds=999_999), False),
+    (ist(15, 20), True),
+    (ist(0, 0, day=date(2024, 10, 10)), True),
+    (ist(15, 30, day=date(2024, 10, 8)), True),  # dated before the entry day: wall clock
+    (ist(15, 0, day=date(2024, 10, 8)), False),
+])
+def test_time_exit_due_around_the_entry_day(now, due):
+    # A cached exit instant answers on and after the entry's IST day; earlier ticks read the
+    # wall clock as the rule says; the zone of `now` or of the entry never matters.
+    for entry in (ist(9, 30), ist(9, 30).astimezone(UTC)):
+        state = PositionState.opened(1, 75, 100.0, entry)
+        for when in (now, now.astimezone(UTC)):
+            assert time_exit_due(state, when, DEFAULT) is due
+
+
+def test_time_exit_due_rejects_a_naive_now():
+    with pytest.raises(ValueError, match="naive"):
+        time_exit_due(_position(), datetime(2024, 10, 9, 10, 0), DEFAULT)  # noqa: DTZ001
+
+
+def test_a_tick_below_the_high_water_mark_keeps_the_state():
+    state, _ = on_tick(_position(), 104.0, None, ist(10, 0), DEFAULT)
+    assert (state.hwm, state.breakeven_locked) == (104.0, False)
+    same, intent = on_tick(state, 103.0, None, ist(10, 0, 1), DEFAULT)
+    assert intent is None
+    assert same == state
 
 
 @pytest.mark.parametrize(("mode", "ltp", "bid", "tag", "trigger"), [

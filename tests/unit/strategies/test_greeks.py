@@ -122,8 +122,22 @@ def test_bad_time_to_expiry_is_an_error(t_years):
     (102.0, 101.0, 105.0, None, 105.0),  # crossed
     (None, None, 0.0, None, None),
     (None, None, float("nan"), None, None),
+    (float("inf"), 101.0, 105.0, None, 105.0),
+    (99.0, float("nan"), float("inf"), None, None),
 ])
 def test_mid_and_price(bid, ask, ltp, mid, price):
     quote = replace(_quote(24_500.0, OptionType.CALL, 1), bid=bid, ask=ask, ltp=ltp)
     assert quote_mid(quote) == mid
     assert quote_price(quote) == price
+
+
+def test_enrich_changes_only_iv_and_delta():
+    stamp = datetime(2024, 10, 9, 5, 29, 58, tzinfo=UTC)
+    chain = _chain()
+    quotes = tuple(replace(q, bid_qty=50 + i, ask_qty=75, quote_ts=stamp)
+                   for i, q in enumerate(chain.quotes))
+    enriched = enrich_chain(replace(chain, quotes=quotes), T_YEARS, RATE)
+    assert replace(enriched, quotes=quotes) == replace(chain, quotes=quotes)
+    for before, after in zip(quotes, enriched.quotes, strict=True):
+        assert type(after) is ChainQuote
+        assert after == replace(before, iv=after.iv, delta=after.delta)

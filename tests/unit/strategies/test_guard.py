@@ -1,6 +1,7 @@
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
+import numpy as np
 import pytest
 
 from core.clock import IST
@@ -77,6 +78,14 @@ def test_positions_given_as_plain_tuples_with_string_type():
     state = _state(open_positions=((1, "CE", "nifty", -5.0),))
     assert state.open_positions[0] == OpenPosition(1, CE, "nifty", -5.0)
     assert _failed(check_entry(_contract(), state, PARAMS, NOW)) == {"same_side_profit"}
+
+
+def test_positions_with_numpy_or_string_fields_are_normalised():
+    exact = OpenPosition(7, CE, "NIFTY", 12.5)
+    loose = OpenPosition(np.int64(7), "CE", "NIFTY", np.float64(12.5))
+    state = _state(open_positions=(exact, loose))
+    assert state.open_positions == (exact, exact)
+    assert [type(v) for v in state.open_positions[1]] == [int, OptionType, str, float]
 
 
 @pytest.mark.parametrize(("seconds_since_exit", "blocked"), [

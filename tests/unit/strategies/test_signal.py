@@ -324,3 +324,11 @@ def test_proxy_on_real_data_ranks_within_the_lookback() -> None:
     expected = (np.sum(vols < vols[-1]) + 0.5 * np.sum(vols == vols[-1])) / vols.size
     assert rank.value == pytest.approx(expected, abs=1e-3)
     assert 0.0 <= rank.value <= 1.0
+
+
+def test_a_band_edge_of_zero_keeps_its_sign_in_the_detail() -> None:
+    rank = IvRank(0.5, IvSource.REALISED_VOL_PROXY, 40)
+    for low, shown in ((0.0, "0.0"), (-0.0, "-0.0"), (0.0, "0.0")):
+        params = ValidationParams(iv_rank_min=low, iv_rank_max=0.8, theta_cutoff=time(14, 30))
+        check = by_name(validate_entry(at("10:00"), True, rank, params))["iv_rank"]
+        assert check.detail == f"0.500 (realised_vol_proxy) within {shown}-0.8"
