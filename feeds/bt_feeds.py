@@ -226,6 +226,10 @@ class SlotFeed(bt.feed.DataBase):
             self.presenting_ns = ts - ts % self._batch_ns + self._batch_ns if self._batch_ns else ts
         return ret
 
+    def _stamp(self, i: int) -> float:
+        """backtrader time of quote ``i``'s step (converted once per bind here)."""
+        return self._num[i]
+
     def _load(self) -> bool | None:
         series = self._series
         if series is None or self._i + 1 >= len(series):
@@ -236,7 +240,7 @@ class SlotFeed(bt.feed.DataBase):
         self._i = i
         lines = self.lines
         ltp = series.ltp[i]
-        lines.datetime[0] = self._num[i]
+        lines.datetime[0] = self._stamp(i)
         lines.open[0] = lines.high[0] = lines.low[0] = lines.close[0] = ltp
         lines.bid[0] = series.bid[i]
         lines.ask[0] = series.ask[i]

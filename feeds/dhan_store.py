@@ -297,20 +297,8 @@ class LiveSlotFeed(PacedSlotFeed):
         if contract is not None:
             self._store.released(contract.security_id)
 
-    def _load(self) -> bool | None:
-        series = self._series
-        if series is None or self._i + 1 >= len(series):
-            return False if self._clock_done() else None
-        i = self._i = self._i + 1
-        lines = self.lines
-        ltp = series.ltp[i]
-        lines.datetime[0] = float(bt_num(int(series.ts[i])))
-        lines.open[0] = lines.high[0] = lines.low[0] = lines.close[0] = ltp
-        lines.bid[0] = series.bid[i]
-        lines.ask[0] = series.ask[i]
-        lines.volume[0] = 0.0
-        lines.openinterest[0] = series.oi[i]
-        return True
+    def _stamp(self, i: int) -> float:
+        return float(bt_num(int(self._series.ts[i])))  # type: ignore[union-attr]
 
 
 def _quote_row(packet: QuotePacket | FullPacket | TickerPacket, oi: float) -> tuple:
