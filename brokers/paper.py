@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-import backtrader as bt
 from backtrader.order import Order
 
 from brokers.charges import ChargeSchedule
@@ -85,13 +84,6 @@ class PaperBroker(SimBroker):
         self.connected = True
 
     # -- the account ---------------------------------------------------------------------------
-    def adopt_position(self, slot: SlotFeed, quantity: int, price: float) -> None:
-        """Hold ``quantity`` at ``price`` on ``slot`` (a position resumed after a restart)."""
-        if quantity <= 0:
-            raise ValueError(f"adopted quantity must be > 0, got {quantity}")
-        self.positions[slot] = bt.Position(size=quantity, price=price)
-        self._marks[slot] = price
-
     def open_orders(self) -> list[OpenOrder]:
         """Orders still working, oldest first."""
         out = []
@@ -101,15 +93,6 @@ class PaperBroker(SimBroker):
             out.append(OpenOrder(order.info.get("correlation_id", ""),
                                  "BUY" if order.isbuy() else "SELL", int(abs(order.size)),
                                  int(abs(order.executed.remsize)), status))
-        return out
-
-    def held(self) -> dict[int, int]:
-        """Lots held per security id of the bound contract."""
-        out: dict[int, int] = {}
-        for data, position in list(self.positions.items()):
-            contract = getattr(data, "contract", None)
-            if position.size and contract is not None:
-                out[contract.security_id] = out.get(contract.security_id, 0) + int(position.size)
         return out
 
     # -- orders --------------------------------------------------------------------------------

@@ -10,16 +10,15 @@ number of feeds. Charges come from the dated Indian schedule, per executed order
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 from collections.abc import Callable
 from datetime import date
 
-import backtrader as bt
 import numpy as np
-from backtrader.order import BuyOrder, Order, SellOrder
+from backtrader.order import Order
 
+from brokers.base import MarketOrderBroker
 from brokers.charges import ChargeSchedule, order_charges
 from brokers.fills import FillParams, Quote, fill_market
 from feeds.bt_feeds import SlotFeed, bt_num
@@ -29,23 +28,14 @@ log = logging.getLogger(__name__)
 _NS_PER_MS = 1_000_000
 
 
-class _FlatComm(bt.CommInfoBase):
-    """Stock-like, no margin; charges are booked by the broker itself."""
-
-    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_FIXED),
-              ("commission", 0.0))
-
-
-class SimBroker(bt.BrokerBase):
+class SimBroker(MarketOrderBroker):
     """Fills slot orders on the slot's own quotes; see the module docstring."""
 
     def __init__(self, cash: float, fill_params: Callable[[SlotFeed], FillParams],
                  schedule: ChargeSchedule, exchange: str, trade_date: date,
                  fill_on_decision_quote: bool = False) -> None:
-        super().__init__()
+        super().__init__(cash)
         self.fill_on_decision_quote = fill_on_decision_quote
-        self.startingcash = cash
-        self.cash = cash
         self._fill_params = fill_params
         self._schedule = schedule
         self._exchange = exchange
@@ -53,49 +43,10 @@ class SimBroker(bt.BrokerBase):
         self._pending: list[Order] = []
         self._submit_ns: dict[int, int] = {}
         self._tried: dict[int, int] = {}  # order ref -> quote index last tried
-        self._marks: dict[SlotFeed, float] = {}
-        self.notifs: collections.deque[Order] = collections.deque()
-        self.charges_paid = 0.0
-
-    def start(self) -> None:
-        super().start()
-        self.positions = collections.defaultdict(bt.Position)
-        self.comminfo = {None: _FlatComm()}
-
-    def set_cash(self, cash: float) -> None:
-        self.startingcash = self.cash = cash
-
-    def getcash(self) -> float:
-        return self.cash
-
-    def getvalue(self, datas: object = None) -> float:
-        held = sum(pos.size * self._marks.get(data, pos.price)
-                   for data, pos in self.positions.items() if pos.size)
-        return self.cash + held
-
-    def getposition(self, data: bt.DataBase) -> bt.Position:
-        return self.positions[data]
 
     @property
     def has_pending_orders(self) -> bool:
         return bool(self._pending)
-
-    def get_notification(self) -> Order | None:
-        return self.notifs.popleft() if self.notifs else None
-
-    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
-            tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-            transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
-        order = BuyOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
-                         valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
-        return self._submit(order, kwargs)
-
-    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
-             tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-             transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
-        order = SellOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
-                          valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
-        return self._submit(order, kwargs)
 
     def cancel(self, order: Order) -> bool:
         if order not in self._pending:
@@ -106,16 +57,7 @@ class SimBroker(bt.BrokerBase):
         return True
 
     def _submit(self, order: Order, info: dict) -> Order:
-        # A freshly bound slot has no bar yet, and backtrader's Order reads the data's last
-        # close when built; orders are built "simulated" (no data access) and then made
-        # real, so the strategy still gets every notification.
-        order.p.simulated = False
-        submit_ns = info.pop("submit_ns")
-        order.created.dt = bt_num(submit_ns).item()
-        order.addinfo(submit_ns=submit_ns, **info)
-        order.addcomminfo(self.comminfo[None])
-        if order.exectype not in (None, Order.Market):
-            raise ValueError("SimBroker fills market orders only (entries and exits are market)")
+        submit_ns = self._made_real(order, info)
         order.submit(self)
         self.notifs.append(order.clone())
         order.accept()

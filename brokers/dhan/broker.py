@@ -26,7 +26,6 @@ filled and every slice was rejected).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import math
@@ -35,9 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-import backtrader as bt
-from backtrader.order import BuyOrder, Order, SellOrder
+from backtrader.order import Order
 
+from brokers.base import MarketOrderBroker
 from brokers.charges import ChargeSchedule, order_charges
 from brokers.dhan.orders import Contract, OrderGateway, SentOrder, round_correlation_id
 from brokers.dhan.parsing import TERMINAL_STATUSES
@@ -50,13 +49,6 @@ from strategies.records import OrderRecord
 log = logging.getLogger(__name__)
 
 _STATUS_RANK = {"TRANSIT": 0, "PENDING": 1, "PART_TRADED": 2}  # terminal ones rank 3
-
-
-class _FlatComm(bt.CommInfoBase):
-    """Stock-like, no margin; charges are booked by the broker itself (as in SimBroker)."""
-
-    params = (("stocklike", True), ("commtype", bt.CommInfoBase.COMM_FIXED),
-              ("commission", 0.0))
 
 
 @dataclass
@@ -93,68 +85,26 @@ class _Working:
         return self.record.purpose == "exit"
 
 
-class DhanBroker(bt.BrokerBase):
+class DhanBroker(MarketOrderBroker):
     """Market orders through Dhan, filled from its order statuses; see the module docstring."""
 
     def __init__(self, gateway: OrderGateway, schedule: ChargeSchedule, exchange: str,
                  trade_date: date, cash: float, now_ns: Callable[[], int], *,
                  poll_interval_s: float = 1.0, exit_wait_s: float = 2.0,
                  exit_rounds: int = 10, wall: Callable[[], float] = time.monotonic) -> None:
-        super().__init__()
+        super().__init__(cash)
         if exit_rounds < 1:
             raise ValueError(f"exit_rounds must be >= 1, got {exit_rounds}")
         self.gateway = gateway
-        self.startingcash = self.cash = cash
         self._schedule, self._exchange, self.trade_date = schedule, exchange, trade_date
         self._now_ns, self._wall = now_ns, wall
         self.poll_interval_s, self.exit_wait_s = poll_interval_s, exit_wait_s
         self.exit_rounds = exit_rounds
         self._working: list[_Working] = []
-        self._marks: dict[bt.DataBase, float] = {}
-        self.notifs: collections.deque[Order] = collections.deque()
-        self.charges_paid = 0.0
         self.connected = True
         self.broker_name = "dhan"  # what the health page calls it
 
-    def start(self) -> None:
-        super().start()
-        self.positions = collections.defaultdict(bt.Position)
-        self.comminfo = {None: _FlatComm()}
-
     # -- the account ---------------------------------------------------------------------------
-    def set_cash(self, cash: float) -> None:
-        self.startingcash = self.cash = cash
-
-    def getcash(self) -> float:
-        return self.cash
-
-    def getvalue(self, datas: object = None) -> float:
-        held = sum(pos.size * self._marks.get(data, pos.price)
-                   for data, pos in self.positions.items() if pos.size)
-        return self.cash + held
-
-    def getposition(self, data: bt.DataBase) -> bt.Position:
-        return self.positions[data]
-
-    def get_notification(self) -> Order | None:
-        return self.notifs.popleft() if self.notifs else None
-
-    def adopt_position(self, slot: SlotFeed, quantity: int, price: float) -> None:
-        """Hold ``quantity`` at ``price`` on ``slot`` (a position resumed after a restart)."""
-        if quantity <= 0:
-            raise ValueError(f"adopted quantity must be > 0, got {quantity}")
-        self.positions[slot] = bt.Position(size=quantity, price=price)
-        self._marks[slot] = price
-
-    def held(self) -> dict[int, int]:
-        """Lots held per security id of the bound contract."""
-        out: dict[int, int] = {}
-        for data, position in list(self.positions.items()):
-            contract = getattr(data, "contract", None)
-            if position.size and contract is not None:
-                out[contract.security_id] = out.get(contract.security_id, 0) + int(position.size)
-        return out
-
     def open_orders(self) -> list[OpenOrder]:
         """Orders Dhan still works, oldest first."""
         out = []
@@ -169,20 +119,6 @@ class DhanBroker(bt.BrokerBase):
         return out
 
     # -- orders --------------------------------------------------------------------------------
-    def buy(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
-            tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-            transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
-        order = BuyOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
-                         valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
-        return self._submit(order, kwargs)
-
-    def sell(self, owner, data, size, price=None, plimit=None, exectype=None, valid=None,  # noqa: ANN001
-             tradeid=0, oco=None, trailamount=None, trailpercent=None, parent=None,
-             transmit=True, histnotify=False, _checksubmit=True, **kwargs) -> Order:
-        order = SellOrder(owner=owner, data=data, size=size, price=price, exectype=exectype,
-                          valid=valid, tradeid=tradeid, transmit=transmit, simulated=True)
-        return self._submit(order, kwargs)
-
     def cancel(self, order: Order) -> bool:
         """Ask Dhan to cancel the order's working slices; the notification follows in next()."""
         w = next((w for w in self._working if w.order is order), None)
@@ -193,14 +129,7 @@ class DhanBroker(bt.BrokerBase):
         return True
 
     def _submit(self, order: Order, info: dict) -> Order:
-        if order.exectype not in (None, Order.Market):
-            raise ValueError("DhanBroker sends market orders only (entries and exits are market)")
-        # Built "simulated" (a fresh slot has no bar to read), then made real: see SimBroker.
-        order.p.simulated = False
-        submit_ns = info.pop("submit_ns")
-        order.created.dt = bt_num(submit_ns).item()
-        order.addinfo(submit_ns=submit_ns, **info)
-        order.addcomminfo(self.comminfo[None])
+        submit_ns = self._made_real(order, info)
         order.submit(self)
         self._notify(order)
         contract = getattr(order.data, "contract", None)
