@@ -4,7 +4,11 @@ Data: the real NIFTY 2024 1m bars from ../shared/realdata (156 sessions) with op
 by the model on that path; without ../shared, 250 synthetic sessions. Preparing the data
 (import, option model, option bars) is timed separately: it happens once per catalog.
 
-    python bench/bench_year_bars.py
+    python bench/bench_year_bars.py [--workers N]
+
+``--workers N`` also runs the same days with fixed daily capital (``risk.capital_mode=fixed``,
+so the days are independent) in-process and on a LocalCluster of N Dask workers: a different
+run from the compounding default, printed apart, for sweeps and walk-forwards.
 """
 
 from __future__ import annotations
@@ -52,8 +56,42 @@ def prepare(root: Path) -> tuple[list[date], str, float]:
     return days[1:], described, time.perf_counter() - started
 
 
+def fixed_capital_runs(root: Path, days: list[date], workers: int) -> None:
+    """The days with fixed daily capital, in-process and on ``workers`` Dask workers."""
+    from core.config import RunConfig
+    from jobs.daytasks import DayTask, order_numbers_per_day, run_day_task, with_absolute_root
+    from jobs.multiday import dask_client, map_days
+
+    app = with_absolute_root(app_for(root, "mode=backtest", "sim.tick_seconds=5",
+                                     "risk.capital_mode=fixed"))
+    per_day = order_numbers_per_day(len(days))
+    tasks = [DayTask(app, day, i, app.risk.capital, per_day, "y1", keep_journal=False)
+             for i, day in enumerate(days)]
+    started = time.perf_counter()
+    alone = [run_day_task(task) for task in tasks]
+    alone_s = time.perf_counter() - started
+    spread: list = []
+    with dask_client(RunConfig(workers=workers)) as client:
+        client.run(_import_engine)
+        started = time.perf_counter()
+        map_days(client, tasks, spread.append)
+        spread_s = time.perf_counter() - started
+    trades = [sum(len(o.journal.trades) for o in runs) for runs in (alone, spread)]
+    for name, seconds, n in (("in-process", alone_s, trades[0]),
+                             (f"{workers} Dask workers", spread_s, trades[1])):
+        print(f"fixed capital, {name}: {len(days)} days, {n} trades in {seconds:.1f} s -> "
+              f"{250 * seconds / len(days):.1f} s per 250 days")
+    print(f"speed-up on {workers} workers: {alone_s / spread_s:.2f}x; same trades: "
+          f"{trades[0] == trades[1]}")
+
+
+def _import_engine() -> None:
+    import jobs.daytasks  # noqa: F401  (timings compare days, not imports)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
+    workers = int(sys.argv[sys.argv.index("--workers") + 1]) if "--workers" in sys.argv else 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         days, described, prep_s = prepare(root)
@@ -63,6 +101,8 @@ def main() -> None:
         started = time.perf_counter()
         results = run_days(app, build_setup(app, "y1"), Catalog(root), calendar, days, journal)
         elapsed = time.perf_counter() - started
+        if workers:
+            fixed_capital_runs(root, days, workers)
     per_day = elapsed / max(len(results), 1)
     print(f"data: {described}; prepared in {prep_s:.1f} s (once per catalog)")
     print(f"backtest: {len(results)} days, {len(journal.trades)} trades, "

@@ -212,17 +212,18 @@ def run_journalled_days(app: AppConfig, days: Sequence[date], journal: Journal, 
 
 
 def run_in_process(app: AppConfig, days: Sequence[date], per_day: int, run_tag: str,
-                   on_outcome: Callable[[DayOutcome], None]) -> list[DayOutcome]:
-    """Days in order in this process, carrying the balance when capital compounds."""
+                   on_outcome: Callable[[DayOutcome], None]) -> None:
+    """Days in order in this process, carrying the balance when capital compounds.
+
+    Each outcome goes to ``on_outcome`` and is not kept here: a long run holds one day's
+    journal at a time.
+    """
     balance = app.risk.capital
-    outcomes = []
     for index, day in enumerate(days):
         outcome = run_day_task(DayTask(app, day, index, balance, per_day, run_tag))
         if outcome.result is not None and app.risk.capital_mode == "compounding":
             balance = outcome.result.end_balance
-        outcomes.append(outcome)
         on_outcome(outcome)
-    return outcomes
 
 
 def missing_lines(missing: Iterable[MissingDay]) -> list[str]:
