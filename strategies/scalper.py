@@ -26,49 +26,33 @@ from strategies.logic.realised_vol import RealisedVolSeries
 from strategies.logic.signal import SignalResult, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
-from strategies.positions import HeldPosition, PositionBook, trade_record
+from strategies.order_flow import OrderFlow
+from strategies.positions import HeldPosition, PositionBook
 from strategies.records import (
     DecisionRecord,
-    FillRecord,
     JournalSink,
     OrderRecord,
-    OrderUpdateRecord,
     PositionRecord,
 )
 from strategies.resume import OperatorView, ResumeState
 from strategies.setup import StrategySetup, order_suffix
-from strategies.timeframes import IST_OFFSET_NS, NS_PER_DAY, Timeframe, warm_up
+from strategies.timeframes import (
+    IST_OFFSET_NS,
+    NS_PER_DAY,
+    GrowingArray,
+    Timeframe,
+    warm_up,
+)
 
 log = logging.getLogger(__name__)
 
 MINUTE_NS = 60_000_000_000
-# backtrader's end states of an order -> the status Dhan reports.
-_DEAD_STATUS = {bt.Order.Canceled: "CANCELLED", bt.Order.Rejected: "REJECTED",
-                bt.Order.Margin: "REJECTED", bt.Order.Expired: "EXPIRED"}
 
 # An AVOID signal is rejected before the guard is consulted: no need to build its view.
 _NOT_CONSULTED = GuardState()
 
 
-class GrowingArray:
-    """An append-only numpy array (amortised doubling) whose filled part is a cheap view."""
-
-    def __init__(self, values: list, dtype: type) -> None:
-        self._n = len(values)
-        self._data = np.empty(max(2 * self._n, 1024), dtype=dtype)
-        self._data[:self._n] = values
-
-    def append(self, value: float) -> None:
-        if self._n == len(self._data):
-            self._data = np.concatenate([self._data, np.empty_like(self._data)])
-        self._data[self._n] = value
-        self._n += 1
-
-    def view(self) -> np.ndarray:
-        return self._data[:self._n]
-
-
-class Scalper(bt.Strategy):
+class Scalper(OrderFlow, bt.Strategy):
     params = (
         ("setup", None),  # StrategySetup
         ("market", None),  # MarketView of the day
@@ -140,16 +124,6 @@ class Scalper(bt.Strategy):
         if len(self.primary) > self._primary_len:
             self._primary_len = len(self.primary)
             self._on_primary_bar()
-
-    def notify_order(self, order: bt.Order) -> None:
-        key = order.info.get("correlation_id", "")
-        now = utc_from_ns(order.info.get("submit_ns", 0))
-        if order.status in (order.Partial, order.Completed):
-            self._on_fill(order, key)
-        elif order.status in _DEAD_STATUS:
-            self.journal.order_update(OrderUpdateRecord(
-                key, now, _DEAD_STATUS[order.status], order.info.get("status_detail", "")))
-            self._on_dead_order(order, key)
 
     def stop(self) -> None:
         if self.operator is not None and self.operator.keep_open_on_stop and self.book.positions:
@@ -380,87 +354,6 @@ class Scalper(bt.Strategy):
         self.sell(data=position.slot, size=quantity, exectype=bt.Order.Market,
                   correlation_id=key, submit_ns=ns_from_utc(now))
 
-    # -- fills -------------------------------------------------------------------------------
-    def _on_fill(self, order: bt.Order, key: str) -> None:
-        position = next((p for p in self.book.positions.values()
-                         if key in (p.key, p.exit_key)), None)
-        if position is None:
-            log.error("fill for unknown order %s", key)
-            return
-        bit = order.executed.exbits[-1] if order.executed.exbits else None
-        size = abs(int(bit.size)) if bit is not None else abs(int(order.executed.size))
-        price = bit.price if bit is not None else order.executed.price
-        charges = float(getattr(order.executed, "charges", None).total
-                        if getattr(order.executed, "charges", None) else order.executed.comm)
-        when = utc_from_ns(getattr(order.executed, "fill_ts_ns", None) or position.slot.ts_ns())
-        side = "BUY" if order.isbuy() else "SELL"
-        self.journal.fill(FillRecord(key, when, position.contract.security_id, side, price,
-                                     size, charges))
-        self.journal.order_update(OrderUpdateRecord(
-            key, when, "TRADED" if order.status == order.Completed else "PART_TRADED"))
-        if order.isbuy():
-            self._entry_filled(position, price, size, charges, when)
-        else:
-            self._exit_filled(position, price, size, charges, when, order)
-
-    def _entry_filled(self, position: HeldPosition, price: float, size: int, charges: float,
-                      when: datetime) -> None:
-        position.filled_qty += size
-        position.entry_cost += price * size
-        position.entry_charges += charges
-        position.entry_at = position.entry_at or when
-        if position.state is None:
-            position.state = exit_rules.PositionState.opened(
-                position.contract.security_id, position.filled_qty, price, when)
-        else:
-            position.state = exit_rules.PositionState(
-                position.state.security_id, position.filled_qty, position.entry_price,
-                max(position.state.hwm, price), position.state.breakeven_locked,
-                position.state.entry_time)
-        self._journal_position(position, when, "active")
-
-    def _exit_filled(self, position: HeldPosition, price: float, size: int, charges: float,
-                     when: datetime, order: bt.Order) -> None:
-        position.exit_qty += size
-        position.exit_value += price * size
-        position.exit_charges += charges
-        position.exit_at = when
-        if order.status != order.Completed:
-            return
-        self._close(position, when)
-
-    def _close(self, position: HeldPosition, when: datetime) -> None:
-        trade = trade_record(position, self.market.day)
-        self.book.realised += trade.net_pnl
-        self.book.charges += trade.charges
-        self.book.trades += 1
-        self.book.last_exit_at[position.contract.security_id] = when
-        self.book.remove(position.key)
-        self._journal_position(position, when, "exited")
-        self.journal.trade(trade)
-        position.slot.release()
-
-    def _on_dead_order(self, order: bt.Order, key: str) -> None:
-        position = next((p for p in self.book.positions.values() if p.key == key), None)
-        if position is not None and position.state is None:
-            self.book.remove(key)
-            position.slot.release()
-            now = utc_from_ns(order.info.get("submit_ns", 0))
-            self._journal_position(position, now, "cancelled")
-        elif position is not None and position.exit_key == key:
-            position.exit, position.exit_key = None, ""  # the next tick re-raises the exit
-
-    def _settle_at_end(self, position: HeldPosition) -> None:
-        if position.state is None or not position.filled_qty or math.isnan(position.mark):
-            self.book.remove(position.key)
-            return
-        now = position.exit_at or position.state.entry_time
-        position.exit = exit_rules.forced_exits([position.state], ExitReason.END_OF_DATA,
-                                                self.setup.exits)[0]
-        position.exit_qty, position.exit_value = position.filled_qty, (
-            position.mark * position.filled_qty)
-        self._close(position, now)
-
     # -- restart and operator -----------------------------------------------------------------
     def _resume(self, resume: ResumeState) -> None:
         """Continue a journalled session: re-bind its positions, restore the day's state."""
@@ -508,13 +401,3 @@ class Scalper(bt.Strategy):
         if len(self.primary) > self._primary_len:
             times.append(self.primary.close_ts_ns())
         return max(times, default=self._now_ns)
-
-    def _journal_position(self, position: HeldPosition, now: datetime, status: str) -> None:
-        state = position.state
-        self.journal.position(PositionRecord(
-            position.key, now, status, position.contract.security_id, position.contract.symbol,
-            position.filled_qty or position.ordered_qty,
-            None if state is None else position.entry_price,
-            None if state is None else state.hwm,
-            False if state is None else state.breakeven_locked,
-            position.exit.tag if position.exit is not None and status == "exited" else ""))

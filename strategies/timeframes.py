@@ -46,3 +46,21 @@ def warm_up(primary: Timeframe, confirm: Timeframe, closes: list[float], days: l
     for high, low, close in zip(resampled["high"], resampled["low"], resampled["close"],
                                 strict=True):
         confirm.update(float(high), float(low), float(close))
+
+
+class GrowingArray:
+    """An append-only numpy array (amortised doubling) whose filled part is a cheap view."""
+
+    def __init__(self, values: list, dtype: type) -> None:
+        self._n = len(values)
+        self._data = np.empty(max(2 * self._n, 1024), dtype=dtype)
+        self._data[:self._n] = values
+
+    def append(self, value: float) -> None:
+        if self._n == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self._n] = value
+        self._n += 1
+
+    def view(self) -> np.ndarray:
+        return self._data[:self._n]
