@@ -2,17 +2,21 @@
 
 Both book their own charges (so backtrader's commission is flat zero), build orders
 "simulated" and then make them real (a freshly bound slot has no bar for backtrader's Order
-to read), stamp them with the engine's decision time and hand notifications out of one
-queue. Subclasses decide how an order is sent and filled (:meth:`_submit`).
+to read), stamp them with the engine's decision time, book each execution the same way
+(position, cash, charges from the dated schedule) and hand notifications out of one queue.
+Subclasses decide how an order is sent and when it fills (:meth:`_submit`).
 """
 
 from __future__ import annotations
 
 import collections
+import math
+from datetime import date
 
 import backtrader as bt
 from backtrader.order import BuyOrder, Order, SellOrder
 
+from brokers.charges import ChargeSchedule, order_charges
 from feeds.bt_feeds import SlotFeed, bt_num
 
 
@@ -26,9 +30,11 @@ class FlatComm(bt.CommInfoBase):
 class MarketOrderBroker(bt.BrokerBase):
     """A cash book of market orders; see the module docstring."""
 
-    def __init__(self, cash: float) -> None:
+    def __init__(self, cash: float, schedule: ChargeSchedule, exchange: str,
+                 trade_date: date) -> None:
         super().__init__()
         self.startingcash = self.cash = cash
+        self._schedule, self._exchange, self.trade_date = schedule, exchange, trade_date
         self._marks: dict[bt.DataBase, float] = {}
         self.notifs: collections.deque[Order] = collections.deque()
         self.charges_paid = 0.0
@@ -101,3 +107,38 @@ class MarketOrderBroker(bt.BrokerBase):
         order.addinfo(submit_ns=submit_ns, **info)
         order.addcomminfo(self.comminfo[None])
         return submit_ns
+
+    # -- fills ---------------------------------------------------------------------------------
+    def _book_execution(self, order: Order, price: float, quantity: int, data: bt.DataBase,
+                        ts_ns: int) -> None:
+        """One execution at ``ts_ns``: position, cash, the dated charges; partial/completed."""
+        size = quantity if order.isbuy() else -quantity
+        position = self.positions[data]
+        old_price = position.price
+        psize, pprice, opened, closed = position.update(size, price)
+        charges = order_charges("BUY" if size > 0 else "SELL", price * quantity,
+                                self._exchange, self.trade_date, self._schedule)
+        comm = charges.total
+        self.charges_paid += comm
+        pnl = -closed * (price - old_price) if closed else 0.0
+        self.cash -= size * price + comm
+        closed_comm = comm * abs(closed) / quantity
+        order.execute(bt_num(ts_ns).item(), size, price, closed, abs(closed) * old_price,
+                      closed_comm, opened, abs(opened) * price, comm - closed_comm, 0.0, pnl,
+                      psize, pprice)
+        order.executed.charges = charges
+        order.executed.fill_ts_ns = ts_ns  # exact; bt's float day number is not
+        if order.executed.remsize:
+            order.partial()
+        else:
+            order.completed()
+        self._marks[data] = price
+
+    def _mark_ticked(self) -> None:
+        """Mark held positions at their slot's last price (what getvalue reports)."""
+        for data, position in self.positions.items():
+            # len(data): a position resumed after a restart is held before its first tick
+            if position.size and isinstance(data, SlotFeed) and data.bound and len(data):
+                ltp = data.close[0]
+                if not math.isnan(ltp):
+                    self._marks[data] = ltp

@@ -11,7 +11,6 @@ number of feeds. Charges come from the dated Indian schedule, per executed order
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from datetime import date
 
@@ -19,9 +18,9 @@ import numpy as np
 from backtrader.order import Order
 
 from brokers.base import MarketOrderBroker
-from brokers.charges import ChargeSchedule, order_charges
+from brokers.charges import ChargeSchedule
 from brokers.fills import FillParams, Quote, fill_market
-from feeds.bt_feeds import SlotFeed, bt_num
+from feeds.bt_feeds import SlotFeed
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +33,9 @@ class SimBroker(MarketOrderBroker):
     def __init__(self, cash: float, fill_params: Callable[[SlotFeed], FillParams],
                  schedule: ChargeSchedule, exchange: str, trade_date: date,
                  fill_on_decision_quote: bool = False) -> None:
-        super().__init__(cash)
+        super().__init__(cash, schedule, exchange, trade_date)
         self.fill_on_decision_quote = fill_on_decision_quote
         self._fill_params = fill_params
-        self._schedule = schedule
-        self._exchange = exchange
-        self.trade_date = trade_date
         self._pending: list[Order] = []
         self._submit_ns: dict[int, int] = {}
         self._tried: dict[int, int] = {}  # order ref -> quote index last tried
@@ -111,36 +107,7 @@ class SimBroker(MarketOrderBroker):
 
     def _execute(self, order: Order, price: float, quantity: int, data: SlotFeed,
                  ts_ns: int) -> None:
-        size = quantity if order.isbuy() else -quantity
-        position = self.positions[data]
-        old_price = position.price
-        psize, pprice, opened, closed = position.update(size, price)
-        side = "BUY" if size > 0 else "SELL"
-        charges = order_charges(side, price * quantity, self._exchange, self.trade_date,
-                                self._schedule)
-        comm = charges.total
-        self.charges_paid += comm
-        pnl = -closed * (price - old_price) if closed else 0.0
-        self.cash -= size * price + comm
-        closed_comm = comm * abs(closed) / quantity
-        opened_comm = comm - closed_comm
-        order.execute(bt_num(ts_ns).item(), size, price, closed, abs(closed) * old_price,
-                      closed_comm, opened, abs(opened) * price, opened_comm, 0.0, pnl,
-                      psize, pprice)
-        order.executed.charges = charges
-        order.executed.fill_ts_ns = ts_ns  # the quote it filled on, exact
-        if order.executed.remsize:
-            order.partial()
-        else:
-            order.completed()
+        self._book_execution(order, price, quantity, data, ts_ns)  # ts_ns: its quote
+        if order.status == Order.Completed:
             self._pending.remove(order)
         self.notifs.append(order.clone())
-        self._marks[data] = price
-
-    def _mark_ticked(self) -> None:
-        for data, position in self.positions.items():
-            # len(data): a position resumed after a restart is held before its first tick
-            if position.size and isinstance(data, SlotFeed) and data.bound and len(data):
-                ltp = data.close[0]
-                if not math.isnan(ltp):
-                    self._marks[data] = ltp

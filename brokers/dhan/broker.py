@@ -37,7 +37,7 @@ from datetime import date
 from backtrader.order import Order
 
 from brokers.base import MarketOrderBroker
-from brokers.charges import ChargeSchedule, order_charges
+from brokers.charges import ChargeSchedule
 from brokers.dhan.orders import Contract, OrderGateway, SentOrder, round_correlation_id
 from brokers.dhan.parsing import TERMINAL_STATUSES
 from brokers.paper import OpenOrder
@@ -92,11 +92,10 @@ class DhanBroker(MarketOrderBroker):
                  trade_date: date, cash: float, now_ns: Callable[[], int], *,
                  poll_interval_s: float = 1.0, exit_wait_s: float = 2.0,
                  exit_rounds: int = 10, wall: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(cash)
+        super().__init__(cash, schedule, exchange, trade_date)
         if exit_rounds < 1:
             raise ValueError(f"exit_rounds must be >= 1, got {exit_rounds}")
         self.gateway = gateway
-        self._schedule, self._exchange, self.trade_date = schedule, exchange, trade_date
         self._now_ns, self._wall = now_ns, wall
         self.poll_interval_s, self.exit_wait_s = poll_interval_s, exit_wait_s
         self.exit_rounds = exit_rounds
@@ -303,38 +302,9 @@ class DhanBroker(MarketOrderBroker):
 
     # -- fills ---------------------------------------------------------------------------------
     def _execute(self, order: Order, price: float, quantity: int) -> None:
-        """Book one execution: position, cash and charges exactly as SimBroker does."""
-        data = order.data
-        ts_ns = self._now_ns()
-        size = quantity if order.isbuy() else -quantity
-        position = self.positions[data]
-        old_price = position.price
-        psize, pprice, opened, closed = position.update(size, price)
-        charges = order_charges("BUY" if size > 0 else "SELL", price * quantity,
-                                self._exchange, self.trade_date, self._schedule)
-        comm = charges.total
-        self.charges_paid += comm
-        pnl = -closed * (price - old_price) if closed else 0.0
-        self.cash -= size * price + comm
-        closed_comm = comm * abs(closed) / quantity
-        order.execute(bt_num(ts_ns).item(), size, price, closed, abs(closed) * old_price,
-                      closed_comm, opened, abs(opened) * price, comm - closed_comm, 0.0, pnl,
-                      psize, pprice)
-        order.executed.charges = charges
-        order.executed.fill_ts_ns = ts_ns  # the engine's event time when Dhan's fill was seen
-        if order.executed.remsize:
-            order.partial()
-        else:
-            order.completed()
+        """Book one execution as SimBroker does, at the engine's time Dhan's fill was seen."""
+        self._book_execution(order, price, quantity, order.data, self._now_ns())
         self._notify(order)
-        self._marks[data] = price
-
-    def _mark_ticked(self) -> None:
-        for data, position in self.positions.items():
-            if position.size and isinstance(data, SlotFeed) and data.bound and len(data):
-                ltp = data.close[0]
-                if not math.isnan(ltp):
-                    self._marks[data] = ltp
 
 
 def _quote_index(data: object) -> int:
