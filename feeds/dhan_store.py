@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import date
 
 import backtrader as bt
 import numpy as np
@@ -32,10 +32,10 @@ from core.calendar import TradingCalendar
 from core.clock import ns_from_utc
 from core.config import IndexConfig
 from core.instruments import OptionContract
+from feeds.book_view import BookAnswers
 from feeds.bt_feeds import bt_num
 from feeds.live_book import MINUTE_NS, GrowingSeries, LiveBook
 from feeds.paced import PacedBarFeed, PacedSlotFeed, PaceGate
-from strategies.logic.types import ChainSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ Instrument = tuple[str, int]
 _BAR_KEYS = ("ts", "open", "high", "low", "close")
 
 
-class DhanStore:
+class DhanStore(BookAnswers):
     """A live day: satisfies the strategy's MarketView and builds its feeds."""
 
     def __init__(self, index: IndexConfig, calendar: TradingCalendar, day: date,
@@ -101,16 +101,6 @@ class DhanStore:
         return self.book.event_ns >= self.session_close_ns
 
     # -- MarketView --------------------------------------------------------------------------
-    @property
-    def expiries(self) -> list[date]:
-        return self.book.expiries
-
-    def chain(self, expiry: date, at: datetime, strikes_each_side: int) -> ChainSnapshot:
-        return self.book.chain(expiry, at, strikes_each_side)
-
-    def index_last(self, at: datetime) -> tuple[int, float] | None:
-        return self.book.index_last(at)
-
     def series(self, security_id: int) -> GrowingSeries | None:
         """The contract's quotes so far (empty until its first quote); None if unknown."""
         if security_id not in self.book.contracts:
@@ -135,23 +125,6 @@ class DhanStore:
         contract = self.book.contracts.get(security_id)
         if security_id not in self._band and contract is not None:
             self.unsubscribe([(contract.segment, security_id)])
-
-    def trading_years(self, now: datetime, expiry: date) -> float:
-        return self.calendar.trading_years(now, expiry)
-
-    def is_session(self, day: date) -> bool:
-        return self.calendar.is_session(day)
-
-    # -- health and recovery -----------------------------------------------------------------
-    def last_tick_ns(self, security_id: int, at_ns: int) -> int | None:
-        """Time of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        last = self.book.last_quote(security_id, at_ns)
-        return None if last is None else last[0]
-
-    def last_price(self, security_id: int, at_ns: int) -> float | None:
-        """LTP of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        last = self.book.last_quote(security_id, at_ns)
-        return None if last is None else last[1]
 
     # -- the feed thread ---------------------------------------------------------------------
     def on_packet(self, packet: Packet, receive_ns: int) -> None:

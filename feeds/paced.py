@@ -248,17 +248,6 @@ class PacedReplayStore(ReplayStore):
         if not isinstance(order[0], PacedBarFeed | PacedSlotFeed):
             raise RuntimeError(f"paced replay: first polled feed {order[0]!r} is not paced")
 
-    def last_tick_ns(self, security_id: int, at_ns: int) -> int | None:
-        """Time of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        last = self.book.last_quote(security_id, at_ns)
-        return None if last is None else last[0]
-
-    def last_price(self, security_id: int, at_ns: int) -> float | None:
-        """LTP of ``security_id``'s last tick at or before ``at_ns`` (None if none)."""
-        last = self.book.last_quote(security_id, at_ns)
-        return None if last is None else last[1]
-
-
 def session_clock(calendar: TradingCalendar, day: date, speed: str | float,
                   start: datetime | None = None) -> ReplayClock:
     """A replay clock over ``day``'s session, from ``start`` (default: the open)."""

@@ -11,7 +11,7 @@ warm-up bars from earlier sessions so indicators are valid at 09:15.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date
 
 import backtrader as bt
 import numpy as np
@@ -21,6 +21,7 @@ from core.clock import ns_from_utc
 from core.config import IndexConfig
 from core.errors import MissingDataError
 from feeds.bar_book import day_bars, grouped_bar_quotes, quotes_from_bars
+from feeds.book_view import BookAnswers
 from feeds.bt_feeds import BarArrayFeed, SlotFeed, earliest_presented
 from feeds.catalog import Catalog
 from feeds.daybook import (
@@ -31,7 +32,6 @@ from feeds.daybook import (
     group_quotes,
     minute_bars,
 )
-from strategies.logic.types import ChainSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ MINUTE_NS = 60 * 1_000_000_000
 _BAR_KEYS = ("ts", "open", "high", "low", "close")
 
 
-class ReplayStore:
+class ReplayStore(BookAnswers):
     """A replayed day: satisfies the strategy's MarketView and builds its feeds."""
 
     # Bar mode: deliver each minute of a contract's bar path in one engine step (see
@@ -55,7 +55,6 @@ class ReplayStore:
         self.day = day
         self.source = source
         self.calendar = calendar
-        self._session_flags: dict[date, bool] = {}
         quotes = _read_quotes(catalog, index, day, source, bar_half_spread_ticks)
         rows = catalog.read_contracts(index.name, day).to_pylist()
         contracts = contracts_from_table(rows, index.name)
@@ -73,28 +72,8 @@ class ReplayStore:
         self.clock_feed: BarArrayFeed | None = None
 
     # -- MarketView --------------------------------------------------------------------------
-    @property
-    def expiries(self) -> list[date]:
-        return self.book.expiries
-
-    def chain(self, expiry: date, at: datetime, strikes_each_side: int) -> ChainSnapshot:
-        return self.book.chain(expiry, at, strikes_each_side)
-
-    def index_last(self, at: datetime) -> tuple[int, float] | None:
-        return self.book.index_last(at)
-
     def series(self, security_id: int) -> QuoteSeries | None:
         return self.book.series(security_id)
-
-    def trading_years(self, now: datetime, expiry: date) -> float:
-        return self.calendar.trading_years(now, expiry)
-
-    def is_session(self, day: date) -> bool:
-        # Asked on every entry check; the calendar's answer costs ~10 us and never changes.
-        known = self._session_flags.get(day)
-        if known is None:
-            known = self._session_flags[day] = self.calendar.is_session(day)
-        return known
 
     # -- feeds -------------------------------------------------------------------------------
     def add_feeds(self, cerebro: bt.Cerebro, slots: int) -> None:
