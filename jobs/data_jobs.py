@@ -54,8 +54,17 @@ def ensure_simulated(app: AppConfig, days: list[date]) -> list[date]:
                 f"no recorded ticks for {app.index.name} on {', '.join(map(str, missing))} "
                 f"under {app.data.root}/ticks")
         return []
-    return write_days(catalog, app.index, app.sim, calendar_for(app), days,
-                      options=app.data.options, overwrite=False)
+    present = {d for _, d in catalog.bar_days(app.index.name)}
+    written = write_days(catalog, app.index, app.sim, calendar_for(app), days,
+                         options=app.data.options, overwrite=False)
+    if app.data.options == "synthetic" and written and present:
+        # Filling gaps next to existing days: if those are real bars, the synthetic days
+        # (warm-up days included) would quietly mix into a real-data backtest.
+        log.warning("%s: wrote %d synthetic day(s) (%s) into %s, which already held %d day(s) "
+                    "of bars; if those are real, use data.options=model (real days only) or a "
+                    "separate data.root", app.index.name, len(written),
+                    ", ".join(map(str, written)), app.data.root, len(present))
+    return written
 
 
 def simulate(app: AppConfig) -> int:
