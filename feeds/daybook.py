@@ -72,6 +72,9 @@ class GroupedQuotes:
 class DayBook:
     """A day's index and option quotes, grouped per security id."""
 
+    # A finished day's chain lookups; None for a LiveBook, whose series grow while read.
+    _chain_index: ChainIndex | None = None
+
     def __init__(self, underlying: str, day: date, index_id: int,
                  ticks: dict[str, np.ndarray], contracts: Sequence[OptionContract],
                  strike_step: int) -> None:
@@ -130,8 +133,7 @@ class DayBook:
         spot = float(spot_series.ltp[i])
         atm = round(spot / self.strike_step) * self.strike_step
         width = strikes_each_side * self.strike_step
-        # A LiveBook's series grow while it is read: it has no fixed index to search.
-        chain_index: ChainIndex | None = getattr(self, "_chain_index", None)
+        chain_index = self._chain_index
         quotes = None if chain_index is None else chain_index.quotes(expiry, atm, width, at_ns)
         if quotes is None:
             quotes = self._scan_chain(expiry, atm, width, at_ns)

@@ -35,7 +35,7 @@ from core.instruments import OptionContract
 from feeds.book_view import BookAnswers
 from feeds.bt_feeds import bt_num
 from feeds.live_book import MINUTE_NS, GrowingSeries, LiveBook
-from feeds.paced import PacedBarFeed, PacedSlotFeed, PaceGate
+from feeds.paced import PacedBarFeed, PacedSlotFeed, PaceGate, add_paced_feeds
 
 log = logging.getLogger(__name__)
 
@@ -203,11 +203,7 @@ class DhanStore(BookAnswers):
         feed = LiveBarFeed(self, timeframe=bt.TimeFrame.Minutes, compression=1,
                            name=f"{self.underlying} 1m")
         self.clock_feed = feed
-        cerebro.adddata(feed)
-        for slot in self.slot_feeds:
-            cerebro.adddata(slot)
-        order = sorted(cerebro.datas, key=lambda d: (d._timeframe, d._compression))
-        self.gate.leader = order[0]
+        add_paced_feeds(cerebro, self.gate, feed, self.slot_feeds)
 
     def _clock_done(self) -> bool:
         return self.clock_feed is not None and self.clock_feed.exhausted

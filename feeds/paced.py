@@ -239,14 +239,20 @@ class PacedReplayStore(ReplayStore):
                             timeframe=bt.TimeFrame.Minutes, compression=1,
                             name=f"{self.underlying} 1m")
         self.clock_feed = feed
-        cerebro.adddata(feed)
-        for slot in self.slot_feeds:
-            cerebro.adddata(slot)
-        # cerebro polls its feeds sorted by (timeframe, compression), stably.
-        order = sorted(cerebro.datas, key=lambda d: (d._timeframe, d._compression))
-        self.gate.leader = order[0]
-        if not isinstance(order[0], PacedBarFeed | PacedSlotFeed):
-            raise RuntimeError(f"paced replay: first polled feed {order[0]!r} is not paced")
+        add_paced_feeds(cerebro, self.gate, feed, self.slot_feeds)
+
+def add_paced_feeds(cerebro: bt.Cerebro, gate: PaceGate, clock_feed: PacedBarFeed,
+                    slot_feeds: list[PacedSlotFeed]) -> None:
+    """Add the clock feed, then the slots; the feed cerebro polls first leads the gate."""
+    cerebro.adddata(clock_feed)
+    for slot in slot_feeds:
+        cerebro.adddata(slot)
+    # cerebro polls its feeds sorted by (timeframe, compression), stably.
+    order = sorted(cerebro.datas, key=lambda d: (d._timeframe, d._compression))
+    if not isinstance(order[0], PacedBarFeed | PacedSlotFeed):
+        raise RuntimeError(f"paced run: first polled feed {order[0]!r} is not paced")
+    gate.leader = order[0]
+
 
 def session_clock(calendar: TradingCalendar, day: date, speed: str | float,
                   start: datetime | None = None) -> ReplayClock:
