@@ -234,22 +234,14 @@ class MarketFeedClient(LoopThread):
             self._ws = None
 
     async def _read(self, ws: Any) -> int | None:
-        stop_wait = asyncio.ensure_future(self._stop.wait())  # type: ignore[union-attr]
-        try:
-            while True:
-                receive = asyncio.ensure_future(ws.recv())
-                done, _ = await asyncio.wait({receive, stop_wait},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if stop_wait in done:
-                    receive.cancel()
-                    await ws.close()
-                    return None
-                code = self._on_frame(receive.result())
+        async with contextlib.aclosing(self._frames(ws)) as frames:  # stop waiting on return
+            async for frame in frames:
+                code = self._on_frame(frame)
                 if code is not None:
                     self.status.last_disconnect_code = code
                     return code
-        finally:
-            stop_wait.cancel()
+        await ws.close()  # stopped
+        return None
 
     def _on_frame(self, frame: bytes | str) -> int | None:
         """Decode every packet of a frame; the disconnect code if the frame carries one."""

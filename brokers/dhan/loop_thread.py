@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 
 class LoopThread:
@@ -59,3 +61,21 @@ class LoopThread:
 
     def _on_loop_closed(self) -> None:
         raise NotImplementedError
+
+    async def _frames(self, ws: Any) -> AsyncIterator[str | bytes]:
+        """The connection's frames until ``self._stop`` is set (then the wait is cancelled).
+
+        A closed connection raises out of the iteration (websockets' ConnectionClosed).
+        """
+        stop_wait = asyncio.ensure_future(self._stop.wait())  # type: ignore[union-attr]
+        try:
+            while True:
+                receive = asyncio.ensure_future(ws.recv())
+                done, _ = await asyncio.wait({receive, stop_wait},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if stop_wait in done:
+                    receive.cancel()
+                    return
+                yield receive.result()
+        finally:
+            stop_wait.cancel()

@@ -114,18 +114,8 @@ class OrderUpdateClient(LoopThread):
                 await ws.send(self._login)
                 self.connected = True
                 self.connects += 1
-                stop_wait = asyncio.ensure_future(self._stop.wait())  # type: ignore[union-attr]
-                try:
-                    while True:
-                        receive = asyncio.ensure_future(ws.recv())
-                        done, _ = await asyncio.wait({receive, stop_wait},
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        if stop_wait in done:
-                            receive.cancel()
-                            return
-                        self._on_message(receive.result())
-                finally:
-                    stop_wait.cancel()
+                async for frame in self._frames(ws):
+                    self._on_message(frame)
         except (OSError, websockets.WebSocketException, TimeoutError) as e:
             log.warning("order-update connection ended: %s", e)
 
