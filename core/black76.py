@@ -7,6 +7,7 @@ data source gives none). Volatility is annualised in *trading* time: ``t_years``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,8 @@ from scipy.special import ndtr
 MIN_T_YEARS = 1e-9
 _TRADING_DAYS = 252.0
 _SQRT_2PI = np.sqrt(2.0 * np.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
 @dataclass(frozen=True)
@@ -73,41 +76,67 @@ def greeks(forward: float, strike: float, t_years: float, vol: float, rate: floa
                   vega=float(vega))
 
 
+def _ndtr(x: float) -> float:
+    """Standard normal CDF of one float (scipy's ``ndtr`` costs a microsecond a call)."""
+    return 0.5 * math.erfc(-x * _INV_SQRT2)
+
+
 def implied_vol(option_price: float, forward: float, strike: float, t_years: float,
-                rate: float, is_call: bool, low: float = 1e-4, high: float = 5.0) -> float:
-    """The volatility that reprices ``option_price``; NaN when no volatility can."""
-    if not np.isfinite(option_price) or t_years <= MIN_T_YEARS or option_price <= 0:
-        return float("nan")
+                rate: float, is_call: bool, low: float = 1e-4, high: float = 5.0,
+                tolerance: float = 1e-10) -> float:
+    """The volatility that reprices ``option_price``; NaN when no volatility in
+    ``[low, high]`` can.
 
-    def error(vol: float) -> float:
-        return float(price(forward, strike, t_years, vol, rate, is_call)) - option_price
-
-    lo_err, hi_err = error(low), error(high)
-    if lo_err > 0 or hi_err < 0:
+    The scalar twin of :func:`implied_vols` (same bracket, start and safeguarded Newton
+    step, same stopping rule ``|model - price| <= tolerance * max(price, 1)``), in plain
+    float arithmetic: for the handful of options a strike choice needs, numpy's per-call
+    overhead would cost more than the arithmetic. It stops as soon as this option has
+    converged, so it may take fewer steps than the same option inside a joint solve.
+    """
+    if (not 0 < option_price < math.inf or t_years <= MIN_T_YEARS or not forward > 0
+            or not strike > 0):
         return float("nan")
-    # Bisection: the price is monotone in vol, so 60 halvings pin it to ~1e-18 of the bracket.
+    sqrt_t = math.sqrt(t_years)
+    log_fk = math.log(forward / strike)
+    disc = math.exp(-rate * t_years)
+    sign = 1.0 if is_call else -1.0
+
+    def value(vol: float) -> tuple[float, float]:
+        sig = vol * sqrt_t
+        d1 = (log_fk + 0.5 * sig * sig) / sig
+        legs = forward * _ndtr(sign * d1) - strike * _ndtr(sign * (d1 - sig))
+        return disc * sign * legs, d1
+
+    if value(low)[0] > option_price or value(high)[0] < option_price:
+        return float("nan")
+    limit = tolerance * max(option_price, 1.0)
+    vol = min(max(math.sqrt(2 * math.pi / t_years) * option_price / forward, low), high)
     for _ in range(60):
-        mid = 0.5 * (low + high)
-        if error(mid) > 0:
-            high = mid
+        model, d1 = value(vol)
+        error = model - option_price
+        if abs(error) <= limit:
+            break
+        if error > 0:
+            high = vol
         else:
-            low = mid
-    return 0.5 * (low + high)
+            low = vol
+        vega = disc * forward * math.exp(-0.5 * d1 * d1) * _INV_SQRT_2PI * sqrt_t
+        # A vanishing vega (far from the money) or a step out of the bracket bisects.
+        step = vol - error / vega if vega > 0 else low
+        vol = step if low < step < high else 0.5 * (low + high)
+    return vol
 
 
-def deltas(forward: float, strikes: ArrayLike, t_years: float, vols: ArrayLike, rate: float,
-           is_call: ArrayLike) -> NDArray[np.float64]:
-    """Discounted Black-76 deltas of many options (``greeks(...).delta``, vectorised)."""
-    k = np.asarray(strikes, dtype=float)
-    v = np.asarray(vols, dtype=float)
-    call = np.asarray(is_call, dtype=bool)
-    if t_years <= MIN_T_YEARS:
-        itm = np.where(call, forward > k, forward < k)
-        return np.where(itm, np.where(call, 1.0, -1.0), 0.0)
-    sig = v * np.sqrt(t_years)
-    d1 = (np.log(forward / k) + 0.5 * sig * sig) / sig
-    disc = np.exp(-rate * t_years)
-    return disc * np.where(call, ndtr(d1), ndtr(d1) - 1.0)
+def delta(forward: float, strike: float, t_years: float, vol: float, rate: float,
+          is_call: bool) -> float:
+    """Discounted Black-76 delta of one option (``greeks(...).delta`` in float arithmetic)."""
+    if t_years <= MIN_T_YEARS or vol <= 0:
+        itm = forward > strike if is_call else forward < strike
+        return (1.0 if is_call else -1.0) if itm else 0.0
+    sig = vol * math.sqrt(t_years)
+    d1 = (math.log(forward / strike) + 0.5 * sig * sig) / sig
+    disc = math.exp(-rate * t_years)
+    return disc * (_ndtr(d1) if is_call else _ndtr(d1) - 1.0)
 
 
 def implied_vols(prices: ArrayLike, forward: float, strikes: ArrayLike, t_years: float,

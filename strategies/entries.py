@@ -17,7 +17,7 @@ from strategies.logic.greeks import enrich_chain
 from strategies.logic.guard import GuardState, allowed, check_entry
 from strategies.logic.signal import IvRank, SignalResult, validate_entry
 from strategies.logic.sizing import size_position
-from strategies.logic.strikes import StrikePick, select_strikes
+from strategies.logic.strikes import StrikePick, candidate_filter, select_strikes
 from strategies.logic.tags import correlation_id, entry_tag
 from strategies.logic.types import ChainSnapshot, Check, Direction, EntryIntent
 from strategies.records import DecisionRecord
@@ -55,7 +55,7 @@ def plan_entry(signal: SignalResult, iv: IvRank | None, market: MarketView,
     if not all(c.passed for c in checks):
         return _rejected(now, "signal", "validation failed", direction, checks)
     try:
-        snapshot = _snapshot(market, setup, now)
+        snapshot = _snapshot(market, setup, now, direction)
     except DataError as e:
         return _rejected(now, "entry", f"no chain: {e}", direction, checks)
     selection = select_strikes(snapshot, direction, setup.strikes, now)
@@ -93,14 +93,17 @@ def _sized(pick: StrikePick, direction: Direction, checks: tuple[Check, ...], ba
     return EntryOutcome(intent, decision)
 
 
-def _snapshot(market: MarketView, setup: StrategySetup, now: datetime) -> ChainSnapshot:
+def _snapshot(market: MarketView, setup: StrategySetup, now: datetime,
+              direction: Direction) -> ChainSnapshot:
+    """The chain of the configured expiry, with IV/delta for the strikes selection reads."""
     live = [e for e in market.expiries if e >= market.day]
     if len(live) <= setup.expiry_offset:
         raise DataError(f"no expiry #{setup.expiry_offset} listed on {market.day}")
     expiry = live[setup.expiry_offset]
     snapshot = market.chain(expiry, now, setup.chain_strikes_each_side)
     t_years = market.trading_years(now, expiry)
-    return enrich_chain(snapshot, t_years, setup.risk_free_rate)
+    return enrich_chain(snapshot, t_years, setup.risk_free_rate,
+                        only=candidate_filter(snapshot, direction, setup.strikes))
 
 
 def _with_quote_times(state: GuardState, market: MarketView, snapshot: ChainSnapshot,

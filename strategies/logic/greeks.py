@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 from core import black76
@@ -74,29 +75,47 @@ def _forward_from_prices(snapshot: ChainSnapshot, prices: list[float | None], t_
     return black76.implied_forward(calls[strike], puts[strike], strike, t_years, rate)
 
 
-def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float) -> ChainSnapshot:
+def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float,
+                 only: Callable[[ChainQuote], bool] | None = None) -> ChainSnapshot:
     """The snapshot with ``iv`` and ``delta`` filled wherever they are None.
 
     ``t_years`` is the time to expiry in trading years (the caller computes it with the
     trading calendar). A quote whose price no volatility can reproduce (below intrinsic, no
     price at all) keeps ``iv=None`` and, without an IV, ``delta=None``; strike selection then
-    treats the datum as absent.
+    treats the datum as absent. ``only``: fill just the quotes it accepts (strike selection
+    reads a few candidates of a ~20-quote chain); the forward still comes from the whole
+    chain, and every other quote is returned unchanged.
     """
     if not math.isfinite(t_years) or t_years <= 0:
         raise ValueError(f"enrich_chain: t_years must be > 0, got {t_years!r}")
     if not math.isfinite(rate):
         raise ValueError(f"enrich_chain: rate must be finite, got {rate!r}")
     quotes = snapshot.quotes
-    if all(q.iv is not None and q.delta is not None for q in quotes):
+    wanted = [i for i, q in enumerate(quotes) if (q.iv is None or q.delta is None)
+              and (only is None or only(q))]
+    if not wanted:
         return snapshot
     prices = [quote_price(q) for q in quotes]
     forward = _forward_from_prices(snapshot, prices, t_years, rate)
-    solved = _solve_missing_ivs(quotes, forward, t_years, rate, prices)
-    solved_deltas = _missing_deltas(quotes, solved, forward, t_years, rate)
-    enriched = tuple(q if q.iv is not None and q.delta is not None
-                     else _with_greeks(q, iv, delta)
-                     for q, iv, delta in zip(quotes, solved, solved_deltas, strict=True))
-    return replace(snapshot, quotes=enriched)
+    enriched = list(quotes)
+    for i in wanted:
+        enriched[i] = _enriched(quotes[i], prices[i], forward, t_years, rate)
+    return replace(snapshot, quotes=tuple(enriched))
+
+
+def _enriched(quote: ChainQuote, price: float | None, forward: float, t_years: float,
+              rate: float) -> ChainQuote:
+    """The quote with its missing IV (from ``price``) and delta (from the IV) filled."""
+    contract = quote.contract
+    is_call = contract.option_type is OptionType.CALL
+    iv = quote.iv
+    if iv is None and price is not None:
+        solved = black76.implied_vol(price, forward, contract.strike, t_years, rate, is_call)
+        iv = solved if math.isfinite(solved) else None
+    delta = quote.delta
+    if delta is None and iv is not None and iv > 0:
+        delta = black76.delta(forward, contract.strike, t_years, iv, rate, is_call)
+    return _with_greeks(quote, iv, delta)
 
 
 def _with_greeks(quote: ChainQuote, iv: float | None, delta: float | None) -> ChainQuote:
@@ -105,45 +124,3 @@ def _with_greeks(quote: ChainQuote, iv: float | None, delta: float | None) -> Ch
         return replace(quote, iv=iv, delta=delta)
     return ChainQuote(quote.contract, quote.ltp, quote.bid, quote.ask, quote.bid_qty,
                       quote.ask_qty, quote.oi, iv, delta, quote.quote_ts)
-
-
-def _missing_deltas(quotes: tuple[ChainQuote, ...], ivs: list[float | None], forward: float,
-                    t_years: float, rate: float) -> list[float | None]:
-    """Deltas for the quotes that lack one but have a positive IV, in one vectorised call."""
-    out: list[float | None] = [q.delta for q in quotes]
-    wanted = [i for i, (q, iv) in enumerate(zip(quotes, ivs, strict=True))
-              if q.delta is None and iv is not None and iv > 0]
-    if not wanted:
-        return out
-    call_type = OptionType.CALL
-    contracts = [quotes[i].contract for i in wanted]
-    values = black76.deltas(forward, [c.strike for c in contracts], t_years,
-                            [ivs[i] for i in wanted], rate,
-                            [c.option_type is call_type for c in contracts])
-    for i, value in zip(wanted, values.tolist(), strict=True):
-        out[i] = value
-    return out
-
-
-def _solve_missing_ivs(quotes: tuple[ChainQuote, ...], forward: float, t_years: float,
-                       rate: float, prices: list[float | None] | None = None
-                       ) -> list[float | None]:
-    """Implied vols for the quotes that lack one, in one vectorised solve.
-
-    ``prices``: each quote's :func:`quote_price` when the caller has them already.
-    """
-    if prices is None:
-        prices = [quote_price(q) for q in quotes]
-    wanted = [i for i, (q, price) in enumerate(zip(quotes, prices, strict=True))
-              if q.iv is None and price is not None]
-    out: list[float | None] = [q.iv for q in quotes]
-    if not wanted:
-        return out
-    call_type = OptionType.CALL
-    contracts = [quotes[i].contract for i in wanted]
-    vols = black76.implied_vols(
-        [prices[i] for i in wanted], forward, [c.strike for c in contracts],
-        t_years, rate, [c.option_type is call_type for c in contracts])
-    for i, vol in zip(wanted, vols.tolist(), strict=True):
-        out[i] = vol if math.isfinite(vol) else None
-    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -114,6 +115,23 @@ def candidate_strikes(atm: float, direction: Direction, params: StrikeParams
     """(steps out of the money, strike) for ATM and each OTM step, nearest first."""
     sign = 1 if direction is Direction.BULLISH else -1
     return tuple((k, atm + sign * k * params.strike_step) for k in range(params.otm_steps + 1))
+
+
+def candidate_filter(snapshot: ChainSnapshot, direction: Direction, params: StrikeParams
+                     ) -> Callable[[ChainQuote], bool]:
+    """Accepts the quotes :func:`select_strikes` reads for ``direction`` (its option type at
+    the candidate strikes), so only those need IV and delta (``greeks.enrich_chain(only=)``)."""
+    option_type = direction.option_type
+    if option_type is None or not (math.isfinite(snapshot.spot) and snapshot.spot > 0):
+        return lambda quote: False
+    atm = atm_strike(snapshot.spot, params.strike_step)
+    strikes = {strike for _, strike in candidate_strikes(atm, direction, params)}
+
+    def wanted(quote: ChainQuote) -> bool:
+        contract = quote.contract
+        return (getattr(contract, "option_type", None) is option_type
+                and getattr(contract, "strike", None) in strikes)
+    return wanted
 
 
 def select_strikes(snapshot: ChainSnapshot, direction: Direction, params: StrikeParams,

@@ -85,14 +85,34 @@ def test_vectorised_implied_vols_match_the_scalar_solver() -> None:
     assert math.isnan(solved[-1])
 
 
-def test_vectorised_deltas_match_greeks() -> None:
-    strikes = [24000.0, 24500.0, 25000.0]
-    calls = [True, False, True]
-    vols = [0.2, 0.15, 0.12]
-    got = black76.deltas(24480.0, strikes, 3 / 252, vols, 0.065, calls)
-    want = [black76.greeks(24480.0, k, 3 / 252, v, 0.065, c).delta
-            for k, v, c in zip(strikes, vols, calls, strict=True)]
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+def test_scalar_delta_matches_greeks() -> None:
+    for k, v, c in ((24000.0, 0.2, True), (24500.0, 0.15, False), (25000.0, 0.12, True)):
+        want = black76.greeks(24480.0, k, 3 / 252, v, 0.065, c).delta
+        assert black76.delta(24480.0, k, 3 / 252, v, 0.065, c) == pytest.approx(want, rel=1e-12)
+    assert black76.delta(24480.0, 24000.0, 0.0, 0.2, 0.065, True) == 1.0  # at expiry, ITM
+    assert black76.delta(24480.0, 24000.0, 0.0, 0.2, 0.065, False) == 0.0
+
+
+def test_scalar_and_vectorised_solvers_agree_across_a_chain() -> None:
+    """The per-option solver stops at its own convergence, the joint one when every option
+    has converged: both must meet the stopping rule and agree far inside any filter's
+    resolution (IVs are compared to percent bands and printed to 0.01%)."""
+    forward, t, r = 24_480.0, 3 / 252, 0.065
+    strikes = np.arange(23_000.0, 26_001.0, 50.0)
+    vols = 0.12 + 0.4 * ((strikes - forward) / forward) ** 2 * 50
+    for is_call in (True, False):
+        prices = black76.price(forward, strikes, t, vols, r, is_call)
+        joint = black76.implied_vols(prices, forward, strikes, t, r, is_call)
+        for k, px, vol, together in zip(strikes, prices, vols, joint, strict=True):
+            alone = black76.implied_vol(float(px), forward, float(k), t, r, is_call)
+            if not math.isfinite(together):
+                assert math.isnan(alone)
+                continue
+            repriced = float(black76.price(forward, k, t, alone, r, is_call))
+            assert abs(repriced - px) <= 1e-10 * max(px, 1.0)
+            assert alone == pytest.approx(together, abs=1e-7)
+            if px > 0.05:  # a price this far above zero pins the vol tightly
+                assert alone == pytest.approx(vol, abs=1e-7)
 
 
 def _plain_implied_vols(prices, forward, strikes, t_years, rate, is_call, low=1e-4, high=5.0,

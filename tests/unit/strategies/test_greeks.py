@@ -141,3 +141,23 @@ def test_enrich_changes_only_iv_and_delta():
     for before, after in zip(quotes, enriched.quotes, strict=True):
         assert type(after) is ChainQuote
         assert after == replace(before, iv=after.iv, delta=after.delta)
+
+
+def test_only_fills_the_accepted_quotes_with_the_whole_chains_forward():
+    chain = _chain()
+    # The parity pair (24,550, nearest spot 24,530) stays outside `only`.
+    wanted = {1002, 2004}
+    enriched = enrich_chain(chain, T_YEARS, RATE,
+                            only=lambda q: q.contract.security_id in wanted)
+    full = enrich_chain(chain, T_YEARS, RATE)
+    for before, after, complete in zip(chain.quotes, enriched.quotes, full.quotes, strict=True):
+        if before.contract.security_id in wanted:
+            assert (after.iv, after.delta) == (complete.iv, complete.delta)
+            assert after.iv == pytest.approx(_vol(before.contract.strike), abs=1e-6)
+        else:
+            assert after is before
+
+
+def test_only_accepting_nothing_returns_the_snapshot():
+    chain = _chain()
+    assert enrich_chain(chain, T_YEARS, RATE, only=lambda q: False) is chain

@@ -13,6 +13,7 @@ from strategies.logic.strikes import (
     StrikeParams,
     atm_score,
     atm_strike,
+    candidate_filter,
     delta_floor,
     delta_score,
     efficiency_score,
@@ -319,6 +320,38 @@ def test_on_a_black76_chain_after_enrichment():
     assert _strikes(selection) == [24_500.0, 24_450.0]
     assert all(-0.5 < p.delta < -0.1 for p in selection.picks)
     assert all(p.iv == pytest.approx(0.15, abs=1e-4) for p in selection.picks)
+
+
+@pytest.mark.parametrize(("direction", "kind", "strikes"), [
+    (Direction.BULLISH, CE, {24_500.0, 24_550.0, 24_600.0}),
+    (Direction.BEARISH, PE, {24_500.0, 24_450.0, 24_400.0})])
+def test_enriching_only_the_candidates_selects_the_same(direction, kind, strikes):
+    forward, t_years, rate = 24_540.0, 2.0 / 252.0, 0.065
+    quotes = []
+    for i in range(-4, 5):
+        strike = 24_500.0 + 50 * i
+        for side in (CE, PE):
+            vol = 0.13 + 0.02 * abs(i)
+            value = float(black76.price(forward, strike, t_years, vol, rate, side is CE))
+            quotes.append(ChainQuote(contract=_contract(strike, side), ltp=value,
+                                     bid=value - 0.5, ask=value + 0.5, oi=800_000))
+    chain = _chain(quotes, spot=24_510.0)
+    wanted = candidate_filter(chain, direction, PARAMS)
+    assert {(q.contract.strike, q.contract.option_type) for q in chain.quotes
+            if wanted(q)} == {(k, kind) for k in strikes}
+    partial = enrich_chain(chain, t_years, rate, only=wanted)
+    assert sum(q.iv is not None for q in partial.quotes) == 3
+    full = enrich_chain(chain, t_years, rate)
+    assert (select_strikes(partial, direction, PARAMS, NOON)
+            == select_strikes(full, direction, PARAMS, NOON))
+
+
+@pytest.mark.parametrize(("direction", "spot"), [
+    (Direction.AVOID, 24_510.0), (Direction.BULLISH, float("nan")), (Direction.BEARISH, 0.0)])
+def test_candidate_filter_accepts_nothing_without_a_direction_or_spot(direction, spot):
+    chain = _chain([_q(24_500.0, CE), _q(24_500.0, PE)], spot=spot)
+    wanted = candidate_filter(chain, direction, PARAMS)
+    assert not any(wanted(q) for q in chain.quotes)
 
 
 @pytest.mark.parametrize("overrides", [
