@@ -130,6 +130,11 @@ class SlotFeed(bt.feed.DataBase):
     per path point. The strategy walks the path itself, calling ``reveal`` before each
     instant so the broker fills on exactly the quotes a step-per-quote replay would have
     shown it: same trades, a third of the engine steps.
+
+    Driven (a batched slot after ``drive()``): the engine never steps this slot; the
+    strategy, which then takes every clock bar itself, delivers each minute's quotes with
+    ``deliver_until`` before walking them. Its lines hold the last delivered quote (what a
+    backtrader Trade and the broker's marks read).
     """
 
     # Only what the strategy reads per tick: every extra line costs each step (the broker
@@ -152,6 +157,7 @@ class SlotFeed(bt.feed.DataBase):
         self._i = -1  # last quote loaded
         self._before = -1  # last quote before the loaded step
         self._shown = -1  # last quote revealed (batched slots)
+        self._driven = False
         self._dt_line = self.lines.datetime
 
     @property
@@ -204,6 +210,29 @@ class SlotFeed(bt.feed.DataBase):
     def batched(self) -> bool:
         return self._batch_ns > 0
 
+    def drive(self) -> None:
+        """Hand this (batched) slot's delivery to the strategy: see the class docstring."""
+        if not self._batch_ns:
+            raise RuntimeError(f"slot {self.slot}: only a batched slot can be driven")
+        self._driven = True
+
+    def deliver_until(self, end_ns: int) -> None:
+        """Driven slots: every quote of the bound contract before ``end_ns`` is delivered."""
+        series = self._series
+        if series is None:
+            return
+        last = int(np.searchsorted(series.ts, end_ns, side="left")) - 1
+        if last <= self._i:
+            return
+        self._i = last
+        if not len(self._dt_line):
+            self.forward()
+        lines = self.lines
+        lines.datetime[0] = self._stamp(last)
+        lines.close[0] = series.ltp[last]
+        lines.bid[0] = series.bid[last]
+        lines.ask[0] = series.ask[last]
+
     def reveal(self, row: int) -> None:
         """Batched slots: quotes up to ``row`` are now visible (to the broker's fills)."""
         self._shown = max(self._shown, min(row, self.delivered_index()))
@@ -217,7 +246,7 @@ class SlotFeed(bt.feed.DataBase):
         # forward and roll back every line of every idle slot on every bar of the day.
         self.presenting_ns = _NONE_PRESENTED
         series = self._series
-        idle = series is None or self._i + 1 >= len(series)
+        idle = self._driven or series is None or self._i + 1 >= len(series)
         if idle and not self._loaded_ahead():
             return False if self._clock_done() else None
         ret = super().next(datamaster, ticks)

@@ -41,6 +41,7 @@ class DayResult:
     next_order_number: int
     primary_bars: int = 0  # session bars the strategy evaluated, per timeframe
     confirm_bars: int = 0
+    engine_steps: int = 0  # backtrader steps the day took (the shortcuts take fewer)
 
 
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
@@ -52,6 +53,8 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
     ``mode=backtest`` replays the day's 1m bars, every other mode its ticks. The two flags
     are engine shortcuts with identical results; False gives the slower reference: one
     engine step per bar path quote, and per index bar even when flat without a signal.
+    With both (bar mode) the strategy takes every bar itself and the day needs no engine
+    step; in tick mode only idle bars are taken.
     """
     source = "bars" if app.mode.name == "backtest" else "ticks"
     store = ReplayStore(catalog, app.index, calendar, day, app.strategy.warmup_sessions,
@@ -78,7 +81,8 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
                        charges=round(strategy.book.charges, 2), trades=strategy.book.trades,
                        breaker_tripped=strategy.breaker_latched,
                        next_order_number=strategy.order_number,
-                       primary_bars=strategy.tf1.seen, confirm_bars=strategy.tf5.seen)
+                       primary_bars=strategy.tf1.seen, confirm_bars=strategy.tf5.seen,
+                       engine_steps=len(strategy))
     journal.day(DayRecord(day, result.start_balance, result.end_balance, result.realised_pnl,
                           result.charges, result.trades, result.breaker_tripped))
     return result

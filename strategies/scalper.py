@@ -88,6 +88,7 @@ class Scalper(OrderFlow, bt.Strategy):
         self.start_balance = math.nan
         self._slot_seen = {id(s): -1 for s in self.slots}  # last quote row handled
         self._batched = any(getattr(s, "batched", False) for s in self.slots)
+        self._driven = False  # set at start: slots driven, every bar taken (_take_bar)
         closes: list[float] = []
         days: list[int] = []
         if self.p.warmup is not None:
@@ -103,6 +104,11 @@ class Scalper(OrderFlow, bt.Strategy):
             self._resume(self.p.resume)
         if self.operator is not None:
             self.operator.attach(self)
+        elif self.p.take_idle_bars and self._batched and self.p.resume is None:
+            for slot in self.slots:
+                slot.drive()
+            self._driven = True
+            self.primary.take_bars_with(self._take_bar)
         elif self.p.take_idle_bars:
             self.primary.take_bars_with(self._take_idle_bar)
 
@@ -126,6 +132,8 @@ class Scalper(OrderFlow, bt.Strategy):
             self._on_primary_bar()
 
     def stop(self) -> None:
+        if self._driven:
+            self._deliver_slots(np.iinfo(np.int64).max)  # quotes after the last index bar
         if self.operator is not None and self.operator.keep_open_on_stop and self.book.positions:
             log.warning("stopping with %d position(s) kept open for the next start",
                         len(self.book.positions))
@@ -142,6 +150,10 @@ class Scalper(OrderFlow, bt.Strategy):
         signal = self._signal_ahead if self._signal_ahead_ns == now_ns else None
         if signal is None:  # not already taken in by _take_idle_bar
             self._advance(now_ns, bar.open[0], bar.high[0], bar.low[0], bar.close[0])
+        self._on_bar(now_ns, signal)
+
+    def _on_bar(self, now_ns: int, signal: SignalResult | None) -> None:
+        """A 1m bar closed at ``now_ns`` (indicators already moved): time exits, entries."""
         if now_ns <= self.p.session_open_ns:
             return  # warm-up bar from an earlier session
         self._now_ns = max(self._now_ns, now_ns)
@@ -185,6 +197,23 @@ class Scalper(OrderFlow, bt.Strategy):
         self._now_ns = max(self._now_ns, close_ns)
         self._plan(signal, utc_from_ns(close_ns), close_ns)
         return True
+
+    def _take_bar(self, close_ns: int, open_: float, high: float, low: float,
+                  close: float) -> bool:
+        """Bar mode with driven slots: the whole minute is handled here, never in an
+        engine step. The held contracts' path quotes before the bar's close are walked
+        first (as a step would deliver them with the bar), then the bar itself."""
+        self._deliver_slots(close_ns)
+        self._advance(close_ns, open_, high, low, close)
+        self._on_bar(close_ns, None)
+        return True
+
+    def _deliver_slots(self, end_ns: int) -> None:
+        """Driven slots: deliver the bound contracts' quotes before ``end_ns``; walk them."""
+        for slot in self.slots:
+            if slot.bound:
+                slot.deliver_until(end_ns)
+        self._walk_slot_paths()
 
     def _plan(self, signal: SignalResult, now: datetime, now_ns: int) -> None:
         """The entry pipeline on a closed session bar, journalled; enters if it says so."""

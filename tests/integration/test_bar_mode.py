@@ -87,13 +87,15 @@ def _simulated_week(root: Path, mode: str, sessions: int,
     return app, calendar, days[1:]
 
 
-def _run(app: object, calendar: TradingCalendar, days: list, fast: bool) -> MemoryJournal:
-    journal, balance, number = MemoryJournal(), app.risk.capital, 1
+def _run(app: object, calendar: TradingCalendar, days: list, batch: bool,
+         take: bool) -> tuple[MemoryJournal, int]:
+    journal, balance, number, steps = MemoryJournal(), app.risk.capital, 1, 0
     for day in days:
         result = run_day(app, build_setup(app, "bm"), Catalog(app.data.root), calendar, day,
-                         balance, journal, number, batch_bar_paths=fast, take_idle_bars=fast)
+                         balance, journal, number, batch_bar_paths=batch, take_idle_bars=take)
         balance, number = result.end_balance, result.next_order_number
-    return journal
+        steps += result.engine_steps
+    return journal, steps
 
 
 @pytest.mark.parametrize(("mode", "sessions", "min_trades", "extra"), [
@@ -105,15 +107,22 @@ def _run(app: object, calendar: TradingCalendar, days: list, fast: bool) -> Memo
 def test_engine_shortcuts_give_the_reference_journal(tmp_path: Path, mode: str, sessions: int,
                                                      min_trades: int,
                                                      extra: tuple[str, ...]) -> None:
-    """Walking a bar's path in one step and taking idle bars without a step change nothing."""
+    """Walking a bar's path in one step, taking idle bars without a step and (bar mode)
+    taking every bar with the slots driven by the strategy change nothing."""
     app, calendar, days = _simulated_week(tmp_path, mode, sessions, extra)
-    fast = _run(app, calendar, days, fast=True)
-    reference = _run(app, calendar, days, fast=False)
+    reference, reference_steps = _run(app, calendar, days, batch=False, take=False)
     tags = {t.exit_tag for t in reference.trades}
     assert len(reference.trades) >= min_trades
     if sessions == 4:  # a busy week: stops, trailing exits, the breaker
         assert {"stop_loss_30pct", "trailing_stop_3pct", "circuit_breaker_6pct"} <= tags
     assert len(reference.decisions) > 300 * sessions  # every session bar logged
+    batched, batched_steps = _run(app, calendar, days, batch=True, take=False)
+    fast, fast_steps = _run(app, calendar, days, batch=True, take=True)
     for kind in ("trades", "orders", "order_updates", "fills", "positions", "decisions",
                  "days"):
+        assert getattr(batched, kind) == getattr(reference, kind), kind
         assert getattr(fast, kind) == getattr(reference, kind), kind
+    if mode == "backtest":  # every bar taken by the strategy, the slots driven by it
+        assert reference_steps > batched_steps > fast_steps == 0
+    else:  # ticks are never batched; held contracts' ticks still step
+        assert reference_steps == batched_steps > fast_steps > 0

@@ -7,6 +7,7 @@ from datetime import date
 
 import backtrader as bt
 import numpy as np
+import pytest
 
 from core.instruments import OptionContract, OptionType
 from feeds.bt_feeds import BarArrayFeed, SlotFeed
@@ -84,3 +85,33 @@ def test_slot_reports_delivered_quotes_and_drops_a_buffered_one_on_release() -> 
     assert probe.slow_index_at_1s == 0  # the bind-time quote, not the one at +30 s
     assert probe.slot0_closes  # the next contract streamed
     assert set(probe.slot0_closes) == {3.0}  # and nothing of the released one
+
+
+def test_a_driven_slot_delivers_only_what_the_strategy_hands_it() -> None:
+    """drive(): the engine never loads the slot; deliver_until hands over the quotes before
+    a time (a minute's path before the bar that closes it) and its lines show the last."""
+    slot = SlotFeed(0, clock_done=lambda: False, batch_ns=60 * SECOND)
+    slot.drive()
+    quotes = series([5, 20, 59, 60, 61], 1.0)
+    quotes.ltp[:] = [1.0, 2.0, 3.0, 4.0, 5.0]
+    slot.bind(contract(1), quotes, CLOSE)
+    assert (slot.next(), len(slot)) == (None, 0)  # the engine loads nothing
+    assert slot.delivered_index() == -1
+    slot.deliver_until(CLOSE + 60 * SECOND)
+    assert slot.delivered_index() == 2  # +5, +20, +59 s; +60 s is the next minute's
+    assert slot.quote_index() == -1  # delivered, not yet revealed to the broker
+    assert (slot.close[0], len(slot)) == (3.0, 1)
+    slot.reveal(1)
+    assert slot.quote_index() == 1
+    slot.deliver_until(CLOSE + 30 * SECOND)  # never back in time
+    assert slot.delivered_index() == 2
+    slot.deliver_until(CLOSE + 120 * SECOND)
+    assert (slot.delivered_index(), slot.close[0], len(slot)) == (4, 5.0, 1)
+    done = SlotFeed(1, clock_done=lambda: True, batch_ns=60 * SECOND)
+    done.drive()
+    assert done.next() is False  # the clock has ended: so has the slot
+
+
+def test_only_a_batched_slot_can_be_driven() -> None:
+    with pytest.raises(RuntimeError, match="batched"):
+        SlotFeed(0, clock_done=lambda: False).drive()
