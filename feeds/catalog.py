@@ -39,11 +39,11 @@ from feeds.catalog_tables import (
     NULL_TS,
     TICK_SCHEMA,
     TS_TYPE,
+    RecentBarFiles,
     bar_files,
     prepare_bars,
     prepare_contracts,
     prepare_ticks,
-    read_bar_file,
     to_numpy,
 )
 
@@ -80,6 +80,7 @@ class Catalog:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self._recent_bars = RecentBarFiles()
 
     # ----- paths and listings -------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class Catalog:
                 f"no {interval} bars for {underlying} in [{start}, {end}] under {base}")
         row_filter = _id_filter(security_ids)
         if len(files) == 1:  # the usual single day: one Parquet read, no dataset scan
-            bars = read_bar_file(files[0], security_ids, base)
+            bars = self._recent_bars.read(files[0], security_ids, base)
             if bars is not None:
                 return bars
         fragments = _fragments(files)

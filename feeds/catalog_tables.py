@@ -8,9 +8,11 @@ pyarrow dataset discovery of the whole tree per call (most of a bar day's read t
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -327,6 +329,44 @@ def _visible_files(folder: Path) -> list[Path]:
     return files
 
 
+class RecentBarFiles:
+    """The last few bar files read whole, as read-only arrays.
+
+    A multi-day backtest reads each day's file twice: as the day itself, and again as the
+    next day's warm-up. A file is found again only while its (inode, size, mtime) are
+    unchanged, so a day rewritten in between is read afresh.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self._size = size
+        self._files: collections.OrderedDict[tuple, dict[str, np.ndarray]] = (
+            collections.OrderedDict())
+        self._lock = threading.Lock()  # a catalog may serve several threads
+
+    def read(self, path: Path, security_ids: Sequence[int] | None,
+             base: Path) -> dict[str, np.ndarray] | None:
+        """:func:`read_bar_file`, from memory when this very file was read lately."""
+        try:
+            stat = path.stat()
+        except OSError as e:
+            raise MalformedDataError(f"{path}: unreadable parquet: {e}") from e
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            bars = self._files.get(key)
+            if bars is not None:
+                self._files.move_to_end(key)
+        if bars is None:
+            bars = read_bar_file(path, None, base)
+            if bars is None:
+                return None
+            bars = {name: _read_only(column) for name, column in bars.items()}
+            with self._lock:
+                self._files[key] = bars
+                while len(self._files) > self._size:
+                    self._files.popitem(last=False)
+        return _only_ids(bars, security_ids)
+
+
 def read_bar_file(path: Path, security_ids: Sequence[int] | None,
                   base: Path) -> dict[str, np.ndarray] | None:
     """One bars file read whole, sorted and filtered as the dataset scan would return it.
@@ -342,7 +382,11 @@ def read_bar_file(path: Path, security_ids: Sequence[int] | None,
         raise MalformedDataError(f"{path}: unreadable parquet: {e}") from e
     if not _in_bar_order(table):
         table = table.sort_by(BAR_ORDER)
-    bars = to_numpy(table, BAR_SCHEMA, base)
+    return _only_ids(to_numpy(table, BAR_SCHEMA, base), security_ids)
+
+
+def _only_ids(bars: dict[str, np.ndarray],
+              security_ids: Sequence[int] | None) -> dict[str, np.ndarray]:
     if security_ids is None:
         return bars
     wanted = np.array([int(s) for s in security_ids], dtype=np.int64)

@@ -120,3 +120,33 @@ def test_an_unreadable_day_names_its_file(tmp_path: Path) -> None:
     (catalog.tick_dir("NIFTY", DAY) / "contracts.parquet").write_bytes(b"junk")
     with pytest.raises(MalformedDataError, match="unreadable contracts parquet"):
         catalog.read_contracts("NIFTY", DAY)
+
+
+def test_a_day_read_again_comes_from_memory_until_it_is_rewritten(tmp_path: Path) -> None:
+    """A backtest reads each day twice (the day, then the next day's warm-up): the second
+    read is served from memory, unless the file changed in between."""
+    catalog = Catalog(tmp_path)
+    catalog.write_bars("NIFTY", DAY, bars(DAY))
+    first = catalog.read_bars("NIFTY", DAY, DAY)
+    again = catalog.read_bars("NIFTY", DAY, DAY)
+    assert all(again[k] is first[k] for k in first)  # the very arrays: no second read
+    assert not first["close"].flags.writeable  # so no caller can change what others get
+    index = catalog.read_bars("NIFTY", DAY, DAY, security_ids=[13])
+    assert index["close"].tolist() == [100.0, 102.0, 104.0]
+    catalog.write_bars("NIFTY", DAY, bars(DAY, minutes=2))  # the day is rewritten
+    rewritten = catalog.read_bars("NIFTY", DAY, DAY)
+    assert rewritten["ts"].size == 4
+    assert Catalog(tmp_path).read_bars("NIFTY", DAY, DAY)["close"].tolist() == (
+        rewritten["close"].tolist())
+
+
+def test_only_the_last_few_days_are_kept(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path)
+    days = [date(2024, 10, d) for d in (7, 8, 9, 10)]
+    for day in days:
+        catalog.write_bars("NIFTY", day, bars(day))
+    first = [catalog.read_bars("NIFTY", day, day) for day in days]
+    assert catalog.read_bars("NIFTY", days[-1], days[-1])["ts"] is first[-1]["ts"]
+    oldest = catalog.read_bars("NIFTY", days[0], days[0])  # dropped: read afresh
+    assert oldest["ts"] is not first[0]["ts"]
+    assert oldest["ts"].tolist() == first[0]["ts"].tolist()
