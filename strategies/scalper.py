@@ -210,9 +210,11 @@ class Scalper(OrderFlow, bt.Strategy):
 
     def _deliver_slots(self, end_ns: int) -> None:
         """Driven slots: deliver the bound contracts' quotes before ``end_ns``; walk them."""
-        for slot in self.slots:
-            if slot.bound:
-                slot.deliver_until(end_ns)
+        bound = [slot for slot in self.slots if slot.bound]
+        if not bound:
+            return  # nothing held or ordered: no quotes to walk (most bars of a day)
+        for slot in bound:
+            slot.deliver_until(end_ns)
         self._walk_slot_paths()
 
     def _plan(self, signal: SignalResult, now: datetime, now_ns: int) -> None:
