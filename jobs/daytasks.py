@@ -25,6 +25,7 @@ from pathlib import Path
 from core.calendar import TradingCalendar
 from core.config import AppConfig
 from core.errors import ConfigError, DataError
+from core.gc_policy import day_run_collections
 from strategies.engine import DayResult
 from strategies.records import DecisionRecord, MemoryJournal
 
@@ -116,13 +117,13 @@ def run_day_task(task: DayTask) -> DayOutcome:
     from strategies.engine import run_day
     from strategies.setup import build_setup
 
-    _freeze_long_lived_objects()
     journal = MemoryJournal()
     calendar = calendar_of(task.app)
     try:
         setup = build_setup(task.app, task.run_tag)
-        result = run_day(task.app, setup, Catalog(task.app.data.root), calendar, task.day,
-                         task.balance, journal, task.first_order_number)
+        with day_run_collections():
+            result = run_day(task.app, setup, Catalog(task.app.data.root), calendar,
+                             task.day, task.balance, journal, task.first_order_number)
         _check_order_range(task, result)
     except DataError as error:
         log.error("skipping %s: %s", task.day, error)
@@ -138,23 +139,6 @@ def run_day_task(task: DayTask) -> DayOutcome:
     if not task.keep_journal:
         journal = MemoryJournal(trades=journal.trades, days=journal.days)
     return DayOutcome(task.day, task.day_index, task.label, result, journal)
-
-
-_frozen = False
-
-
-def _freeze_long_lived_objects() -> None:
-    """Once per process, before its first day: exempt what is alive now from collections.
-
-    Each day ends with a full collection (see run_day_task); over a process's imports,
-    config and calendar one costs ~0.1 s, a quarter-minute over a year of days. Frozen, the
-    collection walks only what was made since: the days' own objects.
-    """
-    global _frozen
-    if not _frozen:
-        gc.collect()
-        gc.freeze()
-        _frozen = True
 
 
 def failed_outcome(task: DayTask, reason: str, calendar: TradingCalendar, *,

@@ -20,6 +20,7 @@ from brokers.sim_broker import SimBroker
 from core.calendar import TradingCalendar
 from core.config import AppConfig
 from core.errors import DataError
+from core.gc_policy import day_run_collections
 from feeds.catalog import Catalog
 from feeds.replay import ReplayStore
 from strategies.records import DayRecord, DecisionRecord, JournalSink
@@ -93,6 +94,14 @@ def run_days(app: AppConfig, setup: StrategySetup, catalog: Catalog,
              progress: Callable[[DayResult | None, date], None] | None = None
              ) -> list[DayResult]:
     """Run ``days`` in order; a day that cannot be replayed is logged and skipped."""
+    with day_run_collections():
+        return _run_in_order(app, setup, catalog, calendar, days, journal, progress)
+
+
+def _run_in_order(app: AppConfig, setup: StrategySetup, catalog: Catalog,
+                  calendar: TradingCalendar, days: list[date], journal: JournalSink,
+                  progress: Callable[[DayResult | None, date], None] | None
+                  ) -> list[DayResult]:
     results: list[DayResult] = []
     balance = app.risk.capital
     order_number = 1
