@@ -48,7 +48,7 @@ class DayResult:
 def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: TradingCalendar,
             day: date, balance: float, journal: JournalSink,
             first_order_number: int = 1, batch_bar_paths: bool = True,
-            take_idle_bars: bool = True) -> DayResult:
+            take_bars: bool = True) -> DayResult:
     """Replay one session through the strategy; raises DataError if the day is unusable.
 
     ``mode=backtest`` replays the day's 1m bars, every other mode its ticks. The two flags
@@ -74,7 +74,7 @@ def run_day(app: AppConfig, setup: StrategySetup, catalog: Catalog, calendar: Tr
     cerebro.addstrategy(Scalper, setup=setup, market=store, journal=journal,
                         session_open_ns=store.session_open_ns, warmup=store.warmup_bars,
                         first_order_number=first_order_number,
-                        take_idle_bars=take_idle_bars)
+                        take_bars=take_bars)
     strategy = cerebro.run()[0]
     broker = cerebro.getbroker()
     result = DayResult(day=day, start_balance=balance, end_balance=round(broker.getcash(), 2),

@@ -5,6 +5,10 @@ The confirmation timeframe is bucketed from the 1m bars here (one rule for warm-
 bars, and no resampled feed for backtrader to step). On each closed 1m bar of the session the
 entry pipeline runs; on each tick of a held contract the exit rules and the daily breaker
 run. Which store and broker sit underneath (replay, paper, live) is not this class's concern.
+
+Replays may hand the strategy bars before backtrader steps them (``take_bars``): the bar is
+then handled in the clock feed's load, with the same calls in the same order as a step
+would make, and the journal is the same (held equal to the stepped reference in a test).
 """
 
 from __future__ import annotations
@@ -63,7 +67,9 @@ class Scalper(OrderFlow, bt.Strategy):
         ("resume", None),  # ResumeState: continue a journalled session (restart recovery)
         ("operator", None),  # OperatorView: kill switch and shutdown (paper/live)
         ("journal_hwm", False),  # journal every new high-water mark (a restart resumes it)
-        ("take_idle_bars", False),  # idle bars without a signal skip the engine step (replay)
+        # Replays: bars the strategy can handle without an engine step are taken from the
+        # clock feed (every bar with batched bar-path slots, idle bars with tick slots).
+        ("take_bars", False),
     )
 
     def __init__(self) -> None:
@@ -104,12 +110,12 @@ class Scalper(OrderFlow, bt.Strategy):
             self._resume(self.p.resume)
         if self.operator is not None:
             self.operator.attach(self)
-        elif self.p.take_idle_bars and self._batched and self.p.resume is None:
+        elif self.p.take_bars and self._batched and self.p.resume is None:
             for slot in self.slots:
                 slot.drive()
             self._driven = True
             self.primary.take_bars_with(self._take_bar)
-        elif self.p.take_idle_bars:
+        elif self.p.take_bars:
             self.primary.take_bars_with(self._take_idle_bar)
 
     def prenext(self) -> None:

@@ -92,7 +92,7 @@ def _run(app: object, calendar: TradingCalendar, days: list, batch: bool,
     journal, balance, number, steps = MemoryJournal(), app.risk.capital, 1, 0
     for day in days:
         result = run_day(app, build_setup(app, "bm"), Catalog(app.data.root), calendar, day,
-                         balance, journal, number, batch_bar_paths=batch, take_idle_bars=take)
+                         balance, journal, number, batch_bar_paths=batch, take_bars=take)
         balance, number = result.end_balance, result.next_order_number
         steps += result.engine_steps
     return journal, steps
