@@ -102,6 +102,7 @@ def main() -> None:
         results = run_days(app, build_setup(app, "y1"), Catalog(root), calendar, days, journal)
         elapsed = time.perf_counter() - started
         counts = len(results), len(journal.trades), len(journal.decisions)
+        steps = sum(r.engine_steps for r in results)
         # The day tasks collect garbage after each day: a full collection would walk this
         # run's journal (~60k decision records) every time, which a real run does not hold.
         del journal, results
@@ -110,7 +111,8 @@ def main() -> None:
     per_day = elapsed / max(counts[0], 1)
     print(f"data: {described}; prepared in {prep_s:.1f} s (once per catalog)")
     print(f"backtest: {counts[0]} days, {counts[1]} trades, "
-          f"{counts[2]} decisions in {elapsed:.1f} s ({1000 * per_day:.0f} ms/day)")
+          f"{counts[2]} decisions in {elapsed:.1f} s ({1000 * per_day:.0f} ms/day); "
+          f"{steps} backtrader steps (bars are taken by the strategy, slots driven)")
     print(f"a 250-day year at this rate: {250 * per_day:.1f} s (target < 15 s, ratio "
           f"{250 * per_day / 15:.2f}); peak RSS {peak_rss_mb():.0f} MB")
 
