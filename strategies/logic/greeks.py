@@ -48,31 +48,29 @@ def implied_forward_from_chain(snapshot: ChainSnapshot, t_years: float, rate: fl
     """Forward by put-call parity at the priced strike nearest spot.
 
     Falls back to ``spot * e^(rate * t)`` (logged) when no strike has both legs priced.
+    Per strike and side the first priced quote in chain order counts; only the strikes
+    nearest spot are priced (a chain has ~20 quotes and the nearest pair is usually priced).
     """
-    prices = [quote_price(q) for q in snapshot.quotes]
-    return _forward_from_prices(snapshot, prices, t_years, rate)
-
-
-def _forward_from_prices(snapshot: ChainSnapshot, prices: list[float | None], t_years: float,
-                         rate: float) -> float:
-    """:func:`implied_forward_from_chain` with each quote's :func:`quote_price` given."""
-    calls: dict[float, float] = {}
-    puts: dict[float, float] = {}
+    legs: dict[float, tuple[list[ChainQuote], list[ChainQuote]]] = {}
     call_type = OptionType.CALL
-    for quote, value in zip(snapshot.quotes, prices, strict=True):
-        if value is None:
-            continue
+    for quote in snapshot.quotes:
         contract = quote.contract
-        side = calls if contract.option_type is call_type else puts
-        side.setdefault(contract.strike, value)
-    paired = calls.keys() & puts.keys()
-    if not paired:
-        log.info("%s %s: no strike with both call and put priced; forward from spot",
-                 snapshot.underlying, snapshot.at.isoformat())
-        return snapshot.spot * math.exp(rate * t_years)
+        calls, puts = legs.setdefault(contract.strike, ([], []))
+        (calls if contract.option_type is call_type else puts).append(quote)
     spot = snapshot.spot
-    strike = min(paired, key=lambda k: (abs(k - spot), k))
-    return black76.implied_forward(calls[strike], puts[strike], strike, t_years, rate)
+    for strike in sorted(legs, key=lambda k: (abs(k - spot), k)):
+        calls, puts = legs[strike]
+        call = _first_price(calls)
+        put = None if call is None else _first_price(puts)
+        if put is not None:
+            return black76.implied_forward(call, put, strike, t_years, rate)
+    log.info("%s %s: no strike with both call and put priced; forward from spot",
+             snapshot.underlying, snapshot.at.isoformat())
+    return spot * math.exp(rate * t_years)
+
+
+def _first_price(quotes: list[ChainQuote]) -> float | None:
+    return next((p for p in map(quote_price, quotes) if p is not None), None)
 
 
 def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float,
@@ -95,11 +93,10 @@ def enrich_chain(snapshot: ChainSnapshot, t_years: float, rate: float,
               and (only is None or only(q))]
     if not wanted:
         return snapshot
-    prices = [quote_price(q) for q in quotes]
-    forward = _forward_from_prices(snapshot, prices, t_years, rate)
+    forward = implied_forward_from_chain(snapshot, t_years, rate)
     enriched = list(quotes)
     for i in wanted:
-        enriched[i] = _enriched(quotes[i], prices[i], forward, t_years, rate)
+        enriched[i] = _enriched(quotes[i], quote_price(quotes[i]), forward, t_years, rate)
     return replace(snapshot, quotes=tuple(enriched))
 
 

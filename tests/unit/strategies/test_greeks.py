@@ -161,3 +161,19 @@ def test_only_fills_the_accepted_quotes_with_the_whole_chains_forward():
 def test_only_accepting_nothing_returns_the_snapshot():
     chain = _chain()
     assert enrich_chain(chain, T_YEARS, RATE, only=lambda q: False) is chain
+
+
+def test_forward_skips_a_nearest_strike_without_both_legs_priced():
+    chain = _chain()
+    # 24,550 is nearest spot 24,530: its put has no price, so 24,500 (next nearest) is used.
+    quotes = tuple(replace(q, bid=None, ask=None, ltp=0.0)
+                   if q.contract.strike == 24_550.0 and q.contract.option_type is OptionType.PUT
+                   else q for q in chain.quotes)
+    call = next(q for q in chain.quotes if q.contract.strike == 24_500.0
+                and q.contract.option_type is OptionType.CALL)
+    put = next(q for q in chain.quotes if q.contract.strike == 24_500.0
+               and q.contract.option_type is OptionType.PUT)
+    expected = black76.implied_forward(quote_price(call), quote_price(put), 24_500.0, T_YEARS,
+                                       RATE)
+    assert implied_forward_from_chain(replace(chain, quotes=quotes), T_YEARS, RATE) == expected
+    assert expected == pytest.approx(FORWARD, abs=1e-6)
