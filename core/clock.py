@@ -6,6 +6,7 @@ needs "now" takes a :class:`Clock` (or a ``now`` argument) so replays are determ
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -45,13 +46,18 @@ class FixedClock:
 
 def ensure_utc(when: datetime) -> datetime:
     """Return ``when`` in UTC; a naive datetime is a bug, not an assumption."""
-    if when.tzinfo is None:
+    tz = when.tzinfo
+    if tz is UTC:
+        return when  # already UTC (the usual case inside): astimezone would copy it
+    if tz is None:
         raise ValueError(f"naive datetime {when!r}: pass a tz-aware datetime")
     return when.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)
 def ist_to_utc(day: date, wall: time) -> datetime:
-    """The UTC instant of an IST wall-clock time on ``day``."""
+    """The UTC instant of an IST wall-clock time on ``day`` (cached: session bounds and
+    cutoffs are asked for on every signal bar)."""
     return datetime.combine(day, wall, tzinfo=IST).astimezone(UTC)
 
 

@@ -208,10 +208,11 @@ class ChainIndex:
             if stamp is None:
                 stamp = stamps[ts] = utc_from_ns(ts)
             # `x if x > 0 else None` is _known(x) for a Python float, NaN included.
-            out.append(ChainQuote(
-                contract=contract, ltp=ltp, bid=bid if bid > 0 else None,
-                ask=ask if ask > 0 else None, bid_qty=int(bid_qty), ask_qty=int(ask_qty),
-                oi=int(oi), quote_ts=stamp))
+            # Positional (contract, ltp, bid, ask, bid_qty, ask_qty, oi, iv, delta,
+            # quote_ts): a quarter cheaper than keywords, for ~20 quotes a snapshot.
+            out.append(ChainQuote(contract, ltp, bid if bid > 0 else None,
+                                  ask if ask > 0 else None, int(bid_qty), int(ask_qty),
+                                  int(oi), None, None, stamp))
         return out
 
     def _window(self, expiry: date, atm: int, width: int, span: int) -> _Window | None:
