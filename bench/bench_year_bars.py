@@ -6,6 +6,10 @@ by the model on that path; without ../shared, 250 synthetic sessions. Preparing 
 
     python bench/bench_year_bars.py [--workers N]
 
+The machine's speed drifts (a shared 2-core host): the same run also times bare backtrader
+stepping the same days' index 1m bars (one PandasData feed, an empty strategy) and prints
+the full strategy's time as a multiple of it, a figure that drifts much less.
+
 ``--workers N`` also runs the same days with fixed daily capital (``risk.capital_mode=fixed``,
 so the days are independent) in-process and on a LocalCluster of N Dask workers: a different
 run from the compounding default, printed apart, for sweeps and walk-forwards.
@@ -19,6 +23,9 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+import backtrader as bt
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -54,6 +61,25 @@ def prepare(root: Path) -> tuple[list[date], str, float]:
     for day in days:
         day_bars(catalog, app.index, day)  # cache option bars, as a first backtest would
     return days[1:], described, time.perf_counter() - started
+
+
+class _Empty(bt.Strategy):
+    def next(self) -> None:
+        pass
+
+
+def bare_engine_seconds(catalog: Catalog, days: list[date], index_id: int) -> float:
+    """Bare backtrader over the days' index 1m bars: the machine-speed reference."""
+    bars = catalog.read_bars("NIFTY", days[0], days[-1], security_ids=[index_id])
+    frame = pd.DataFrame({"open": bars["open"], "high": bars["high"], "low": bars["low"],
+                          "close": bars["close"], "volume": 0.0, "openinterest": 0.0},
+                         index=pd.to_datetime(bars["ts"]))
+    cerebro = bt.Cerebro(stdstats=False, runonce=False, preload=True)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame, timeframe=bt.TimeFrame.Minutes))
+    cerebro.addstrategy(_Empty)
+    started = time.perf_counter()
+    cerebro.run()
+    return time.perf_counter() - started
 
 
 def fixed_capital_runs(root: Path, days: list[date], workers: int) -> None:
@@ -106,6 +132,7 @@ def main() -> None:
         # The day tasks collect garbage after each day: a full collection would walk this
         # run's journal (~60k decision records) every time, which a real run does not hold.
         del journal, results
+        bare_s = bare_engine_seconds(Catalog(root), days, app.index.security_id)
         if workers:
             fixed_capital_runs(root, days, workers)
     per_day = elapsed / max(counts[0], 1)
@@ -115,6 +142,8 @@ def main() -> None:
           f"{steps} backtrader steps (bars are taken by the strategy, slots driven)")
     print(f"a 250-day year at this rate: {250 * per_day:.1f} s (target < 15 s, ratio "
           f"{250 * per_day / 15:.2f}); peak RSS {peak_rss_mb():.0f} MB")
+    print(f"machine-speed reference: bare backtrader steps the same {counts[0]} days' index "
+          f"1m bars in {bare_s:.1f} s; the full strategy takes {elapsed / bare_s:.2f}x that")
 
 
 if __name__ == "__main__":
