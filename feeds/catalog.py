@@ -75,12 +75,15 @@ class CatalogEntry:
     bytes: int
 
 
+# Process-wide, not per Catalog: the day tasks of a run open a Catalog per day.
+_RECENT_BARS = RecentBarFiles()
+
+
 class Catalog:
     """Reads and writes market data under ``root`` (see the module docstring for the layout)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self._recent_bars = RecentBarFiles()
 
     # ----- paths and listings -------------------------------------------------------------
 
@@ -205,7 +208,7 @@ class Catalog:
                 f"no {interval} bars for {underlying} in [{start}, {end}] under {base}")
         row_filter = _id_filter(security_ids)
         if len(files) == 1:  # the usual single day: one Parquet read, no dataset scan
-            bars = self._recent_bars.read(files[0], security_ids, base)
+            bars = _RECENT_BARS.read(files[0], security_ids, base)
             if bars is not None:
                 return bars
         fragments = _fragments(files)

@@ -333,8 +333,9 @@ class RecentBarFiles:
     """The last few bar files read whole, as read-only arrays.
 
     A multi-day backtest reads each day's file twice: as the day itself, and again as the
-    next day's warm-up. A file is found again only while its (inode, size, mtime) are
-    unchanged, so a day rewritten in between is read afresh.
+    next day's warm-up (often through a new Catalog: the cache is the process's). A file
+    is found again only while its (inode, size, mtime) are unchanged, so a day rewritten in
+    between is read afresh.
     """
 
     def __init__(self, size: int = 3) -> None:
