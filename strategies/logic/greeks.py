@@ -54,9 +54,11 @@ def implied_forward_from_chain(snapshot: ChainSnapshot, t_years: float, rate: fl
     legs: dict[float, tuple[list[ChainQuote], list[ChainQuote]]] = {}
     call_type = OptionType.CALL
     for quote in snapshot.quotes:
-        contract = quote.contract
-        calls, puts = legs.setdefault(contract.strike, ([], []))
-        (calls if contract.option_type is call_type else puts).append(quote)
+        strike = getattr(quote.contract, "strike", None)
+        if strike is None:  # no contract: strike selection skips (and logs) such a quote
+            continue
+        calls, puts = legs.setdefault(strike, ([], []))
+        (calls if quote.contract.option_type is call_type else puts).append(quote)
     spot = snapshot.spot
     for strike in sorted(legs, key=lambda k: (abs(k - spot), k)):
         calls, puts = legs[strike]

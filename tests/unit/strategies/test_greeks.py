@@ -177,3 +177,13 @@ def test_forward_skips_a_nearest_strike_without_both_legs_priced():
                                        RATE)
     assert implied_forward_from_chain(replace(chain, quotes=quotes), T_YEARS, RATE) == expected
     assert expected == pytest.approx(FORWARD, abs=1e-6)
+
+
+def test_a_quote_without_a_contract_does_not_break_the_forward():
+    chain = _chain()
+    orphan = replace(chain.quotes[0], contract=None)
+    enriched = enrich_chain(replace(chain, quotes=(orphan, *chain.quotes[1:])), T_YEARS, RATE,
+                            only=lambda q: q.contract is not None)
+    assert enriched.quotes[0] is orphan
+    assert enriched.quotes[1].iv == pytest.approx(_vol(chain.quotes[1].contract.strike),
+                                                  abs=1e-6)
