@@ -31,6 +31,7 @@ from strategies.logic.signal import SignalResult, evaluate_signal, iv_rank
 from strategies.logic.tags import correlation_id
 from strategies.logic.types import Direction, EntryIntent, ExitIntent, ExitReason
 from strategies.order_flow import OrderFlow
+from strategies.path_walk import PathWalk
 from strategies.positions import HeldPosition, PositionBook
 from strategies.records import (
     DecisionRecord,
@@ -56,7 +57,7 @@ MINUTE_NS = 60_000_000_000
 _NOT_CONSULTED = GuardState()
 
 
-class Scalper(OrderFlow, bt.Strategy):
+class Scalper(PathWalk, OrderFlow, bt.Strategy):
     params = (
         ("setup", None),  # StrategySetup
         ("market", None),  # MarketView of the day
@@ -214,15 +215,6 @@ class Scalper(OrderFlow, bt.Strategy):
         self._on_bar(close_ns, None)
         return True
 
-    def _deliver_slots(self, end_ns: int) -> None:
-        """Driven slots: deliver the bound contracts' quotes before ``end_ns``; walk them."""
-        bound = [slot for slot in self.slots if slot.bound]
-        if not bound:
-            return  # nothing held or ordered: no quotes to walk (most bars of a day)
-        for slot in bound:
-            slot.deliver_until(end_ns)
-        self._walk_slot_paths()
-
     def _plan(self, signal: SignalResult, now: datetime, now_ns: int) -> None:
         """The entry pipeline on a closed session bar, journalled; enters if it says so."""
         iv, guard = None, _NOT_CONSULTED
@@ -268,45 +260,6 @@ class Scalper(OrderFlow, bt.Strategy):
                                         correlation_id=intent.correlation_id, submit_ns=now_ns)
 
     # -- exits -------------------------------------------------------------------------------
-    def _walk_slot_paths(self) -> None:
-        """Batched slots: walk their new quotes instant by instant, as if one step each.
-
-        Before each instant the broker fills on what that instant reveals and its fills are
-        heard at once, so exits, fills and the breaker interleave exactly as they would with
-        one engine step per quote; once more after the last, for an order decided on it.
-        """
-        due: list[tuple[int, int, int]] = []  # (quote time, slot number, row)
-        for k, slot in enumerate(self.slots):
-            end, seen = slot.delivered_index(), self._slot_seen[id(slot)]
-            if slot.bound and end > seen:
-                ts = slot.series.ts
-                due += ((int(ts[row]), k, row) for row in range(seen + 1, end + 1))
-        if not due:
-            return
-        due.sort()
-        start = 0
-        while start < len(due):
-            stop = start
-            while stop < len(due) and due[stop][0] == due[start][0]:
-                self.slots[due[stop][1]].reveal(due[stop][2])
-                stop += 1
-            self._settle_fills()
-            for _, k, row in due[start:stop]:
-                slot = self.slots[k]
-                if slot.bound and row > self._slot_seen[id(slot)]:
-                    self._slot_seen[id(slot)] = row
-                    self._on_slot_tick(slot, row)
-            start = stop
-        self._settle_fills()
-
-    def _settle_fills(self) -> None:
-        """Have the broker fill on the quotes revealed so far and deliver its notices now."""
-        broker = self.broker
-        if broker.has_pending_orders:
-            broker.next()
-        while (order := broker.get_notification()) is not None:
-            self._addnotification(order, quicknotify=True)
-
     def _on_slot_tick(self, slot: bt.DataBase, row: int) -> None:
         position = self.book.by_slot(slot)
         if position is None:
